@@ -1,0 +1,32 @@
+"""Companion package of the book *Word embeddings, from one-hot vectors to LLMs*.
+
+Every chapter starts with::
+
+    import companion
+    companion.setup()
+
+and then calls the helpers it needs from the modules below, each named after
+the concept it implements and each explained in one chapter of the book:
+
+- :mod:`companion.text`: the one tokenizer and the one :class:`Vocabulary` type;
+- :mod:`companion.vectors`: the one vector-lookup type (gensim ``KeyedVectors``);
+- :mod:`companion.datasets`: the offline corpora and benchmarks;
+- :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;
+- :mod:`companion.assets`: where each model and data set lies, checksums, licences;
+- :mod:`companion.cache`: the one cache of derived artifacts;
+- :mod:`companion.offline`: the offline default and the hub opt-in;
+- :mod:`companion.reproducibility`: :func:`setup`;
+- :mod:`companion.profiling`: ``python -m companion.profiling`` times every chapter.
+
+Importing the package sets the Hugging Face offline variables (unless the
+reader opted in to the hub with ``COMPANION_ALLOW_HUB=1``).
+"""
+
+from .offline import enforce_offline_defaults
+
+enforce_offline_defaults()
+
+from .reproducibility import setup  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["setup", "__version__"]

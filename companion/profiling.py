@@ -1,0 +1,167 @@
+"""Execute chapters in a fresh kernel, measure them, and (optionally) store their outputs.
+
+``python -m companion.profiling`` runs every chapter listed in ``_toc.yml`` in
+a fresh kernel, one after the other, and writes ``reports/chapters.csv`` and
+``reports/chapters.md``: wall-clock seconds and the peak resident memory (RSS)
+of the kernel process, read from the kernel's ``VmHWM`` in ``/proc`` just
+before it shuts down. The budget for each chapter is :data:`BUDGET_SECONDS`
+and :data:`BUDGET_MIB` on a 2-core machine (mybinder.org restarts a kernel
+past 2 GB). This is a benchmark, not a timed test.
+
+``python -m companion.profiling --write book/tour.ipynb`` also stores the fresh
+outputs in the notebook, which is how a maintainer refreshes a chapter after
+editing it (the test suite then checks the stored outputs with nbval).
+
+Explained in the preface (``book/preface.md``), section "For maintainers".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ChapterRun", "execute_notebook", "toc_notebooks", "main", "BUDGET_SECONDS", "BUDGET_MIB"]
+
+BUDGET_SECONDS = 120
+BUDGET_MIB = 2048
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class ChapterRun:
+    chapter: str
+    wall_seconds: float
+    peak_rss_mib: float
+
+    @property
+    def within_budget(self) -> bool:
+        return self.wall_seconds <= BUDGET_SECONDS and self.peak_rss_mib <= BUDGET_MIB
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """Peak RSS (VmHWM) of process ``pid`` in MiB; children are included when they exist."""
+    import psutil
+
+    total = 0.0
+    procs = [psutil.Process(pid)]
+    try:
+        procs += psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        pass
+    for proc in procs:
+        try:
+            with open(f"/proc/{proc.pid}/status") as handle:
+                for line in handle:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return total
+
+
+def execute_notebook(path: Path, write: bool = False, timeout: int = 600) -> ChapterRun:
+    """Run notebook ``path`` top to bottom in a fresh kernel; return its wall time and peak RSS.
+
+    With ``write=True`` the executed notebook (fresh outputs, execution counts
+    1..n) replaces the file, written atomically. A cell error raises
+    ``nbclient.exceptions.CellExecutionError`` and nothing is written.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        allow_errors=False,
+    )
+    start = time.perf_counter()
+    with client.setup_kernel():
+        pid = client.km.provisioner.process.pid
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        wall = time.perf_counter() - start
+        peak = _peak_rss_mib(pid)
+    if write:
+        tmp = path.with_suffix(".ipynb.tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, path)
+    return ChapterRun(str(path.relative_to(ROOT) if path.is_absolute() and ROOT in path.parents else path), round(wall, 1), round(peak, 1))
+
+
+def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> list[Path]:
+    """The notebooks listed in ``_toc.yml``, in book order."""
+    import yaml
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield node["file"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    data = yaml.safe_load(toc.read_text())
+    files = [data["root"], *walk(data.get("parts", data.get("chapters", [])))]
+    out = []
+    for name in files:
+        candidate = toc.parent / f"{name}.ipynb"
+        if candidate.is_file() and candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def write_reports(runs: list[ChapterRun], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / "chapters.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["chapter", "wall_seconds", "peak_rss_mib", "within_budget"])
+        for run in runs:
+            writer.writerow([run.chapter, run.wall_seconds, run.peak_rss_mib, run.within_budget])
+    cpus = os.cpu_count()
+    lines = [
+        f"Measured on {platform.machine()}, {cpus} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}; budget {BUDGET_SECONDS} s and {BUDGET_MIB} MiB per chapter.",
+        "",
+        "| chapter | wall (s) | peak RSS (MiB) | within budget |",
+        "|---|---:|---:|:---:|",
+    ]
+    for run in runs:
+        lines.append(f"| {run.chapter} | {run.wall_seconds:.1f} | {run.peak_rss_mib:.0f} | {'yes' if run.within_budget else 'NO'} |")
+    (out_dir / "chapters.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: every chapter in _toc.yml)")
+    parser.add_argument("--write", action="store_true", help="store the fresh outputs in the notebooks")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="folder for chapters.csv and chapters.md")
+    args = parser.parse_args(argv)
+    notebooks = [p.resolve() for p in args.notebooks] or toc_notebooks()
+    for nb in notebooks:
+        if not nb.is_file():
+            parser.error(f"no such notebook: {nb}")
+    runs = []
+    for nb in notebooks:
+        run = execute_notebook(nb, write=args.write)
+        print(f"{run.chapter}: {run.wall_seconds:.1f} s, {run.peak_rss_mib:.0f} MiB peak RSS", flush=True)
+        runs.append(run)
+    if not args.notebooks:
+        write_reports(runs, args.out)
+        print((args.out / "chapters.md").read_text())
+    return 0 if all(r.within_budget for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

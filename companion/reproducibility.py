@@ -1,0 +1,119 @@
+"""One call at the top of every chapter: seeds, threads, quiet libraries, one figure style.
+
+:func:`setup` makes a chapter's outputs repeatable, which is what lets the test
+suite (nbval) compare every stored output with a fresh run:
+
+- seeds Python's ``random``, NumPy's global generator and PyTorch;
+- fixes the number of threads (PyTorch intra-op and the BLAS/OpenMP pools)
+  to ``threads`` (default 2), since float sums can differ with thread count;
+- turns off progress bars (tqdm, transformers, huggingface_hub) and the
+  library warnings that vary from run to run;
+- sets the one seaborn theme every figure in the book uses;
+- with ``COMPANION_BLOCK_NETWORK=1`` in the environment (the test suite sets
+  it), refuses any connection outside loopback.
+
+Explained in the chapter "A first tour of the book" (``book/tour.ipynb``).
+
+Examples
+--------
+>>> import numpy as np
+>>> from companion.reproducibility import setup
+>>> setup(seed=0)
+>>> a = np.random.rand()
+>>> setup(seed=0)
+>>> a == np.random.rand()
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import warnings
+
+import numpy as np
+
+from .offline import block_network
+
+__all__ = ["setup", "FIGURE_STYLE"]
+
+#: The seaborn theme every figure of the book uses.
+FIGURE_STYLE = {"style": "whitegrid", "context": "notebook", "palette": "colorblind"}
+
+
+def _quiet_libraries() -> None:
+    # Filters first: importing transformers below imports tqdm.auto, which warns
+    # when ipywidgets is missing.
+    warnings.filterwarnings("ignore", message=r"IProgress not found")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=r".*was trained with spaCy v3\.7.*")
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a hard dependency
+        pass
+    try:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    except ImportError:  # pragma: no cover
+        pass
+    for name in ("gensim", "sentence_transformers", "transformers", "spacy", "matplotlib", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _fix_threads(threads: int) -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def setup(seed: int = 0, threads: int = 2, quiet: bool = True) -> None:
+    """Seed every generator, fix thread counts, quiet libraries and set the figure style."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    if os.environ.get("COMPANION_BLOCK_NETWORK") == "1":
+        block_network(True)
+    if quiet:
+        _quiet_libraries()
+    _fix_threads(threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        import matplotlib
+        import seaborn as sns
+
+        sns.set_theme(**FIGURE_STYLE)
+        matplotlib.rcParams["figure.dpi"] = 100
+        matplotlib.rcParams["savefig.dpi"] = 100
+        matplotlib.rcParams["figure.figsize"] = (6.4, 4.0)
+    except ImportError:  # pragma: no cover
+        pass

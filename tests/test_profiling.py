@@ -1,0 +1,24 @@
+import nbformat
+from nbformat.v4 import new_code_cell, new_notebook
+
+from companion.profiling import execute_notebook, toc_notebooks
+
+
+def test_profiler_measures_time_and_peak_memory(tmp_path):
+    path = tmp_path / "alloc.ipynb"
+    nb = new_notebook(cells=[
+        new_code_cell("import numpy as np, time\nx = np.ones(300 * 2**20 // 8)\ndel x"),
+        new_code_cell("time.sleep(1.0)\nprint('done')"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    run = execute_notebook(path, write=True)
+    assert run.wall_seconds >= 1.0
+    assert run.peak_rss_mib >= 300  # the 300 MiB array was resident at its peak
+    stored = nbformat.read(path, as_version=4)
+    assert [c.execution_count for c in stored.cells] == [1, 2]
+    assert stored.cells[1].outputs[0]["text"] == "done\n"
+
+
+def test_toc_lists_the_tour():
+    assert any(p.name == "tour.ipynb" for p in toc_notebooks())
