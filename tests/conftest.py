@@ -14,6 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
+from companion import assets  # noqa: E402
 from companion.offline import block_network  # noqa: E402
 
 
@@ -22,3 +23,12 @@ def _no_network():
     block_network(True)
     yield
     block_network(False)
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """An empty companion cache for one test (COMPANION_CACHE points at it)."""
+    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "cache"))
+    assets._verified.cache_clear()
+    yield tmp_path / "cache"
+    assets._verified.cache_clear()

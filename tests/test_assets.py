@@ -9,14 +9,6 @@ from companion.assets import ASSETS, Asset, AssetError, asset_path, sha256_of
 OFFLINE_FILES = sorted(name for name in ASSETS if name != "gemma-3-270m")
 
 
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "cache"))
-    assets._verified.cache_clear()
-    yield tmp_path / "cache"
-    assets._verified.cache_clear()
-
-
 @pytest.mark.parametrize("name", OFFLINE_FILES)
 def test_every_asset_is_found_and_matches_its_checksum(name, tmp_cache):
     path = asset_path(name)

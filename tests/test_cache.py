@@ -8,12 +8,6 @@ import pytest
 from companion import cache
 
 
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
 def test_cache_dir_follows_environment_variable(tmp_cache):
     assert cache.cache_dir() == tmp_cache
     assert tmp_cache.is_dir()

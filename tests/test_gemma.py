@@ -51,14 +51,6 @@ def reference():
     return model.eval()
 
 
-@pytest.fixture
-def tmp_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "cache"))
-    assets._verified.cache_clear()
-    yield tmp_path / "cache"
-    assets._verified.cache_clear()
-
-
 def _peak_rss(script: str, env: dict[str, str] | None = None, timeout: float = 300) -> tuple[int, str]:
     """Run ``script`` in a fresh interpreter; return its peak resident memory (VmHWM, bytes) and stdout."""
     script = textwrap.dedent(script) + textwrap.dedent(
