@@ -6,10 +6,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# MathJax 3 from npm, served by the website itself (tools/offline_mathjax.py; not committed)
+MATHJAX := $(VENV)/.mathjax-installed
+# Debian's Chromium for the browser tests (tests/browser/); never Playwright's own download
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := $(BIN)/python -m pytest
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install book test test-unit test-notebooks test-site lab profile execute data-card clean
+.PHONY: install book test test-unit test-notebooks test-site test-browser lab profile execute data-card clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
@@ -20,21 +25,33 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install --no-deps -e .
 	touch $@
 
-install: $(STAMP)
+$(MATHJAX): tools/offline_mathjax.py | $(STAMP)
+	$(BIN)/python tools/offline_mathjax.py
+	touch $@
 
-book: $(STAMP)
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
+
+install: $(STAMP) $(MATHJAX)
+
+book: install
 	$(BIN)/python tools/build_site.py --execute
 
-test: test-unit test-notebooks test-site
+test: test-unit test-notebooks test-site test-browser
 
 test-unit: $(STAMP)
-	$(PYTEST) -n 2 tests companion
+	$(PYTEST) -n 2 --dist loadfile tests --ignore=tests/browser companion tools
 
 test-notebooks: $(STAMP)
 	$(PYTEST) -n 2 --dist loadfile $(NBVAL) book
 
-test-site: $(STAMP)
+test-site: install
 	$(BIN)/python tools/build_site.py
+
+# the built site in Chromium: every page, link, search, math, figures, launch buttons
+test-browser: test-site $(CHROMIUM)
+	$(PYTEST) tests/browser
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab book/index.md

@@ -55,6 +55,11 @@ def main() -> int:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     if not args.execute:
         config["execute"]["execute_notebooks"] = "off"
+    # Jupyter Book resolves local_extensions against the config file's folder,
+    # and the generated config lives in _build/: make those paths absolute.
+    extensions = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, path in extensions.items():
+        extensions[name] = str((ROOT / path).resolve())
     build = ROOT / "_build"
     build.mkdir(exist_ok=True)
     config_path = build / "_config.generated.yml"

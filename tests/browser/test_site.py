@@ -1,0 +1,301 @@
+"""The website as a reader sees it, in Chromium: pages, links, navigation, search,
+math, figures, launch buttons, run-time notes and screenshots.
+
+Expected values come from the sources (_toc.yml, _config.yml, the notebooks,
+reports/chapters.csv), never from the built pages themselves.
+"""
+
+from __future__ import annotations
+
+import csv
+import html.parser
+import re
+import struct
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlsplit
+
+import nbformat
+import pytest
+import yaml
+
+from browsing import ROOT, SCREENSHOTS, is_loopback, page_path, toc_docnames, visit
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+DOCNAMES = toc_docnames()
+ROOT_DOC, CHAPTERS = DOCNAMES[0], DOCNAMES[1:]
+NOTEBOOKS = [name for name in DOCNAMES if (ROOT / f"{name}.ipynb").is_file()]
+
+
+def test_toc_lists_pages_and_the_tour_is_a_notebook_chapter():
+    # guards the tests below against passing on an empty or misread table of contents
+    assert ROOT_DOC == "book/index"
+    assert "book/tour" in NOTEBOOKS and len(CHAPTERS) >= 3
+
+
+# -- every page loads cleanly, with no help from the internet -----------------------------
+
+def test_every_page_loads_with_no_console_error_and_no_failed_request(crawl, browser):
+    problems = []
+    for name, page in crawl.items():
+        if page.status != 200:
+            problems.append(f"{name}: HTTP {page.status}")
+        problems += [f"{name}: console error: {text}" for text in page.console_errors]
+        problems += [f"{name}: JavaScript error: {text}" for text in page.page_errors]
+    problems += [f"{page}: request failed: {url} ({why})" for page, url, why in browser.network.failed]
+    assert not problems, "\n".join(problems)
+
+
+def test_pages_make_no_request_outside_this_machine(crawl, browser):
+    # every non-loopback request was aborted by the test (conftest.browser); the site
+    # must not even attempt one: no CDN for MathJax, fonts, thebe or anything else
+    attempted = sorted({f"{page} -> {url}" for page, url in browser.network.external})
+    assert not attempted, "external requests attempted:\n" + "\n".join(attempted)
+    for name, page in crawl.items():
+        outside = [src for src in page.scripts if not is_loopback(src)]
+        assert not outside, f"{name} loads scripts from outside: {outside}"
+
+
+# -- links, anchors, table of contents, previous/next, search -----------------------------
+
+class _Ids(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if value and (key == "id" or (key == "name" and tag == "a")):
+                self.ids.add(value)
+
+
+def _fetch(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body = response.read()
+            return response.status, response.headers.get_content_type(), body.decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, "", ""
+
+
+def test_every_internal_link_and_anchor_resolves(crawl, site_url):
+    # target page -> {fragment: the first page that links to it}
+    targets: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, page in crawl.items():
+        for link in page.links:
+            if link.startswith(site_url):
+                url, fragment = urldefrag(link)
+                targets[url].setdefault(unquote(fragment), name)
+    assert len(targets) >= len(crawl), "the pages link to fewer pages than the table of contents has"
+    visited = {page.url: page for page in crawl.values()}
+    problems = []
+    for url, fragments in sorted(targets.items()):
+        status, kind, body = _fetch(url)
+        if status != 200:
+            problems.append(f"{url} (linked from {sorted(set(fragments.values()))}): HTTP {status}")
+            continue
+        if kind != "text/html":
+            continue
+        bare = url.split("?")[0]
+        if bare in visited:
+            ids = visited[bare].ids
+        else:
+            parser = _Ids()
+            parser.feed(body)
+            ids = parser.ids
+        problems += [f"{url}#{fragment} (linked from {source}): no element with that id"
+                     for fragment, source in sorted(fragments.items()) if fragment and fragment not in ids]
+    assert not problems, "\n".join(problems)
+
+
+def test_sidebar_lists_every_chapter_on_every_page(crawl, site_url):
+    for name, page in crawl.items():
+        listed = {page_path(href, site_url) for href in page.sidebar}
+        missing = [f"{chapter}.html" for chapter in CHAPTERS if f"{chapter}.html" not in listed]
+        assert not missing, f"the sidebar of {name} lacks {missing}"
+
+
+def test_previous_and_next_follow_the_table_of_contents(crawl, site_url):
+    pages = [crawl[name] for name in DOCNAMES]
+    assert pages[0].previous is None
+    assert pages[-1].next is None
+    for before, after in zip(pages, pages[1:]):
+        assert before.next and page_path(before.next, site_url) == f"{after.docname}.html", before.docname
+        assert after.previous and page_path(after.previous, site_url) == f"{before.docname}.html", after.docname
+
+
+def test_clicking_next_and_previous_moves_through_the_book(browser, site_url):
+    page = browser.context.new_page()
+    browser.network.current = site_url + f"{ROOT_DOC}.html"
+    try:
+        page.goto(site_url + f"{ROOT_DOC}.html")
+        page.click("a.right-next")
+        page.wait_for_load_state()
+        assert page_path(page.url, site_url) == f"{CHAPTERS[0]}.html"
+        page.click("a.left-prev")
+        page.wait_for_load_state()
+        assert page_path(page.url, site_url) == f"{ROOT_DOC}.html"
+    finally:
+        page.close()
+
+
+def _chapter_titled(crawl, words: str) -> str | None:
+    for name, page in crawl.items():
+        if words.lower() in page.title.split(" — ")[0].lower():
+            return name
+    return None
+
+
+# (query, words in the title of the chapter that must be among the results);
+# a row whose chapter is not in the table of contents yet is skipped
+SEARCHES = [("tokenizer", "A first tour"), ("skip-gram", "Word2Vec")]
+
+
+@pytest.mark.parametrize("query, title", SEARCHES)
+def test_search_finds_the_chapter(crawl, browser, site_url, query, title):
+    expected = _chapter_titled(crawl, title)
+    if expected is None:
+        pytest.skip(f"no chapter titled {title!r} in _toc.yml yet")
+    page = browser.context.new_page()
+    browser.network.current = site_url + f"search.html?q={query}"
+    try:
+        page.goto(site_url + f"search.html?q={query}")
+        page.wait_for_function(
+            "() => { const s = document.querySelector('#search-results .search-summary');"
+            " return s && s.innerText.trim().length > 0 && !document.querySelector('#search-progress')?.innerText; }"
+        )
+        found = page.eval_on_selector_all("#search-results ul.search li a", "links => links.map(a => a.href)")
+    finally:
+        page.close()
+    paths = [page_path(href, site_url) for href in found]
+    assert f"{expected}.html" in paths, f"searching {query!r} found {paths}"
+
+
+# -- math, figures -------------------------------------------------------------------------
+
+def test_math_renders_with_the_local_mathjax(crawl, browser):
+    tour = crawl["book/tour"]
+    assert tour.math > 0, "the tour chapter has no math to render"
+    assert tour.equations > 0, "MathJax rendered no equation (mjx-container) on book/tour.html"
+    local = [src for src in tour.scripts if "/_static/mathjax/tex-mml-chtml.js" in src]
+    assert local and all(is_loopback(src) for src in local)
+    assert not [url for _, url in browser.network.external if "mathjax" in url.lower()]
+    for name, page in crawl.items():
+        assert page.math_errors == 0, f"{name}: MathJax reported {page.math_errors} errors"
+        assert page.equations >= page.math, f"{name}: {page.math} math elements, {page.equations} rendered"
+
+
+def _stored_images(name: str) -> int:
+    notebook = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+    return sum(
+        1
+        for cell in notebook.cells if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if any(kind.startswith("image/") for kind in output.get("data", {}))
+    )
+
+
+def test_figures_are_present_and_not_empty(crawl):
+    assert _stored_images("book/tour") > 0, "the tour chapter stores no figure: nothing to check"
+    problems = []
+    for name, page in crawl.items():
+        for image in page.images:
+            if not image["complete"] or image["width"] <= 100 or image["height"] <= 100:
+                problems.append(f"{name}: {image['src']} is {image['width']}x{image['height']}")
+        if name in NOTEBOOKS and page.figures < _stored_images(name):
+            problems.append(f"{name}: the notebook stores {_stored_images(name)} images, the page shows {page.figures}")
+    assert not problems, "\n".join(problems)
+
+
+def test_no_progress_bar_is_rendered(crawl):
+    # companion.setup() turns tqdm off; a bar left in a stored output would show here
+    shown = {name: page.progress_bars for name, page in crawl.items() if page.progress_bars}
+    assert not shown, shown
+
+
+# -- launch buttons ------------------------------------------------------------------------
+
+def test_binder_launch_opens_jupyterlab_on_the_chapter(crawl):
+    repository = CONFIG["repository"]
+    org_repo = urlsplit(repository["url"]).path.strip("/")
+    branch = repository.get("branch", "main")
+    book = (repository.get("path_to_book") or "").strip("/")
+    binder = CONFIG["launch_buttons"]["binderhub_url"].rstrip("/")
+    assert CONFIG["launch_buttons"]["notebook_interface"] == "jupyterlab"
+    assert NOTEBOOKS
+    for name in NOTEBOOKS:
+        path = "/".join(part for part in (book, f"{name}.ipynb") if part)
+        expected = f"{binder}/v2/gh/{org_repo}/{branch}?urlpath=lab/tree/{path}"
+        launch = crawl[name].launch
+        assert expected in launch, f"{name}: launch buttons {launch}, expected {expected}"
+        wrong = [url for url in launch if org_repo not in url or path not in url]
+        assert not wrong, f"{name}: launch buttons that point elsewhere: {wrong}"
+        assert repository["url"] in crawl[name].repository
+
+
+# -- the run-time note ----------------------------------------------------------------------
+
+NOTE = re.compile(r"This chapter runs in about (\d+) s and (\d+) MiB on a 2-core laptop CPU\.")
+
+
+def _profile() -> dict[str, tuple[float, float]]:
+    with (ROOT / "reports" / "chapters.csv").open(newline="") as handle:
+        return {row["chapter"]: (float(row["wall_seconds"]), float(row["peak_rss_mib"]))
+                for row in csv.DictReader(handle)}
+
+
+def test_runtime_note_matches_the_profile_table(crawl):
+    profile = _profile()
+    assert "book/tour.ipynb" in profile, "reports/chapters.csv has no row for the tour (run `make profile`)"
+    for name, page in crawl.items():
+        source = next((f"{name}{ext}" for ext in (".ipynb", ".md") if (ROOT / f"{name}{ext}").is_file()), name)
+        if source not in profile:
+            assert page.runtime_notes == [], f"{name} is not in the profile table but shows {page.runtime_notes}"
+            continue
+        wall, rss = profile[source]
+        assert len(page.runtime_notes) == 1, f"{name}: {page.runtime_notes}"
+        match = NOTE.fullmatch(page.runtime_notes[0])
+        assert match, page.runtime_notes[0]
+        assert abs(int(match[1]) - wall) <= 0.5 or (wall < 1 and int(match[1]) == 1), (match[1], wall)
+        assert abs(int(match[2]) - rss) <= 0.5, (match[2], rss)
+
+
+# -- screenshots for review -----------------------------------------------------------------
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.mark.parametrize("shot, address", [("landing", ""), ("tour", "book/tour.html")])
+def test_screenshot(browser, site_url, shot, address):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{shot}.png"
+    page = browser.context.new_page()
+    browser.network.current = site_url + address
+    try:
+        page.goto(site_url + address, wait_until="load")
+        page.wait_for_load_state("networkidle")  # the landing page redirects to book/index.html
+        page.evaluate("async () => { if (window.MathJax?.startup?.promise) await MathJax.startup.promise;"
+                      " await document.fonts.ready; }")
+        page.screenshot(path=str(path))
+        if shot == "landing":
+            assert page_path(page.url, site_url) == f"{ROOT_DOC}.html"
+        heading = page.inner_text("article h1")
+    finally:
+        page.close()
+    assert heading.strip(), "the page shows no heading"
+    assert _png_size(path) == (1280, 900)
+    assert path.stat().st_size > 20_000, f"{path} is suspiciously small"
+
+
+def test_visit_records_a_missing_page_as_a_failure(browser, site_url):
+    # the checks above rely on `visit` seeing a 404: prove that it does
+    before = len(browser.network.failed)
+    page = visit(browser, site_url + "no-such-page.html")
+    assert page.status == 404
+    assert len(browser.network.failed) > before
+    del browser.network.failed[before:]
