@@ -71,6 +71,7 @@ def news_articles() -> pd.DataFrame:
             df = pd.read_csv(handle)
     df["publish_date"] = pd.to_datetime(df["publish_date"].str.strip().str.split().str[0], format="%Y/%m/%d")
     df["outlet"] = df["article_source_link"].str.extract(r"^https?://(?:www\.)?([^/]+)", expand=False)
+    df["title"] = df["title"].fillna("")  # 60 articles have no title
     df["subtitle"] = df["subtitle"].fillna("")
     df["text"] = df["text"].fillna("")
     columns = ["article_id", "publish_date", "outlet", "article_source_link", "title", "subtitle", "text"]
@@ -87,7 +88,7 @@ def news_tokens() -> list[list[str]]:
         df = news_articles()
         return [tokenize(f"{title}\n{text}") for title, text in zip(df["title"], df["text"])]
 
-    return cached_pickle("datasets/news-tokens-v1.pkl", compute)
+    return cached_pickle("datasets/news-tokens-v2.pkl", compute)
 
 
 def rotten_tomatoes() -> pd.DataFrame:

@@ -92,6 +92,8 @@ def execute_notebook(path: Path, write: bool = False, timeout: int = 600) -> Cha
         wall = time.perf_counter() - start
         peak = _peak_rss_mib(pid)
     if write:
+        for cell in nb.cells:  # execution timestamps would make every re-run a diff
+            cell.metadata.pop("execution", None)
         tmp = path.with_suffix(".ipynb.tmp")
         nbformat.write(nb, tmp)
         os.replace(tmp, path)

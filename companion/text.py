@@ -4,8 +4,9 @@ Every chapter that turns raw text into word tokens calls :func:`tokenize`, and
 every chapter that maps tokens to integer ids uses :class:`Vocabulary`. Subword
 tokenizers (BPE, WordPiece) are a different object and get their own chapter.
 
-The tokenizer lower-cases, then keeps runs of letters and digits, allowing an
-inner apostrophe or hyphen (``don't``, ``well-known``). Everything else
+The tokenizer lower-cases, then keeps runs of letters (of any alphabet, so
+``são`` stays one word) and digits, allowing an inner apostrophe or hyphen
+(``don't``, ``well-known``). Everything else
 (punctuation, symbols) separates tokens. It is deliberately simple, so that a
 reader can predict its output; it matches the lower-cased vocabulary of GloVe
 6B well enough for the book's purposes.
@@ -34,7 +35,7 @@ from typing import Iterable, Sequence
 __all__ = ["tokenize", "Vocabulary", "UNK"]
 
 UNK = "<unk>"
-_TOKEN = re.compile(r"[0-9a-z]+(?:['’\-][0-9a-z]+)*")
+_TOKEN = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")  # letters (any alphabet) and digits
 
 
 def tokenize(text: str) -> list[str]:

@@ -15,7 +15,8 @@ from companion.text import UNK, Vocabulary, tokenize
         ("-- dashes --", ["dashes"]),
         ("$3.5bn in 2017", ["3", "5bn", "in", "2017"]),
         ("", []),
-        ("Ünïcode café", ["n", "code", "caf"]),
+        ("Ünïcode café in São Paulo", ["ünïcode", "café", "in", "são", "paulo"]),
+        ("snake_case", ["snake", "case"]),
     ],
 )
 def test_tokenize(text, expected):
