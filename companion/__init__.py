@@ -11,6 +11,10 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.text`: the one tokenizer and the one :class:`Vocabulary` type;
 - :mod:`companion.vectors`: the one vector-lookup type (gensim ``KeyedVectors``);
 - :mod:`companion.datasets`: the offline corpora and benchmarks;
+- :mod:`companion.ngrams`, :mod:`companion.tfidf`: bag-of-words, n-grams and TF-IDF from scratch;
+- :mod:`companion.sentiment`: the Rotten Tomatoes baseline and classifier scores;
+- :mod:`companion.cooccurrence`: co-occurrence counts, PMI/PPMI and SVD word vectors;
+- :mod:`companion.evaluation`: word similarity and analogy benchmarks with coverage;
 - :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;
 - :mod:`companion.assets`: where each model and data set lies, checksums, licences;
 - :mod:`companion.cache`: the one cache of derived artifacts;

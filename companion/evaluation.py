@@ -1,0 +1,232 @@
+"""Intrinsic evaluation of word vectors: word similarity and word analogies.
+
+Every chapter that trains or loads word vectors scores them with these two
+functions, whatever made the vectors, because they take the book's one lookup
+type, a :class:`~gensim.models.KeyedVectors`:
+
+- :func:`word_similarity`: Spearman's rank correlation between the cosine
+  similarities of word pairs and human scores (WordSim-353, SimLex-999, from
+  :mod:`companion.datasets`).
+- :func:`analogy_accuracy`: the share of ``a : b :: c : ?`` questions (the
+  Google analogy set) whose answer is the nearest word to ``b - a + c``
+  (3CosAdd, Mikolov et al. 2013) or maximises 3CosMul (Levy & Goldberg 2014).
+
+A benchmark word missing from the vectors' vocabulary cannot be scored. Both
+functions skip such items, as gensim's ``evaluate_word_pairs`` and
+``evaluate_word_analogies`` do with ``dummy4unknown=False``, and report how
+many they skipped: a score on 40% of a benchmark is not comparable with a
+score on all of it. Tests check that the scores equal gensim's on the covered
+items.
+
+Explained in the chapter "Distributional semantics"
+(``book/distributional-semantics.ipynb``).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from companion.vectors import keyed_vectors
+>>> from companion.evaluation import word_similarity
+>>> kv = keyed_vectors(["cat", "dog", "car"], np.array([[1.0, 0.1], [0.9, 0.3], [0.1, 1.0]]))
+>>> pairs = pd.DataFrame({"word1": ["cat", "cat", "dog", "cat"], "word2": ["dog", "car", "car", "zebra"],
+...                       "score": [8.0, 1.0, 2.0, 7.0]})
+>>> result = word_similarity(kv, pairs)
+>>> result["spearman"], result["pairs_used"], result["pairs_total"], result["oov_pairs"], result["oov_words"]
+(1.0, 3, 4, 1, ['zebra'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .vectors import KeyedVectors
+
+__all__ = ["word_similarity", "analogy_accuracy", "ANALOGY_METHODS"]
+
+#: The two ways :func:`analogy_accuracy` can answer ``a : b :: c : ?``.
+ANALOGY_METHODS = ("3cosadd", "3cosmul")
+
+
+def _check_kv(kv) -> None:
+    if not isinstance(kv, KeyedVectors):
+        raise TypeError(
+            f"expected a gensim KeyedVectors (build one with companion.vectors.keyed_vectors), got {type(kv).__name__}"
+        )
+    if len(kv) == 0:
+        raise ValueError("the KeyedVectors is empty: there are no vectors to evaluate")
+
+
+def _check_columns(df, columns, what: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"{what} must be a pandas DataFrame with columns {columns}, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} lacks the column(s) {missing}; it needs {columns}, has {list(df.columns)}")
+
+
+def _known_words(kv: KeyedVectors, restrict_vocab: int | None) -> dict[str, int]:
+    if restrict_vocab is None:
+        return kv.key_to_index
+    if isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, int) or restrict_vocab < 1:
+        raise ValueError(f"restrict_vocab must be a positive integer or None, got {restrict_vocab!r}")
+    return {w: i for i, w in enumerate(kv.index_to_key[:restrict_vocab])}
+
+
+def _unit(vectors) -> np.ndarray:
+    """``vectors`` divided by their length, row by row (a zero row stays zero), float64."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+def word_similarity(kv: KeyedVectors, pairs: pd.DataFrame, restrict_vocab: int | None = None) -> dict:
+    """Spearman correlation between cosine similarities and human scores of word pairs.
+
+    Parameters
+    ----------
+    kv : KeyedVectors
+    pairs : DataFrame
+        Columns ``word1``, ``word2``, ``score`` (e.g. :func:`companion.datasets.wordsim353`).
+    restrict_vocab : int, optional
+        Only the first ``restrict_vocab`` words of ``kv`` count as known (as in gensim).
+
+    Returns
+    -------
+    dict
+        ``spearman`` (full precision), ``pairs_used`` (both
+        words known), ``pairs_total``, ``oov_pairs`` (pairs skipped because a
+        word is unknown), ``oov_words`` (those words, sorted) and ``coverage``
+        (``pairs_used / pairs_total``).
+
+    Raises
+    ------
+    ValueError
+        If fewer than two pairs are covered (no correlation can be computed).
+    """
+    _check_kv(kv)
+    _check_columns(pairs, ["word1", "word2", "score"], "pairs")
+    known = _known_words(kv, restrict_vocab)
+    w1 = pairs["word1"].astype(str).tolist()
+    w2 = pairs["word2"].astype(str).tolist()
+    covered = np.array([a in known and b in known for a, b in zip(w1, w2)], dtype=bool)
+    oov_words = sorted({w for w in w1 + w2 if w not in known})
+    if covered.sum() < 2:
+        raise ValueError(
+            f"only {int(covered.sum())} of {len(pairs)} pairs have both words in the vocabulary of these "
+            f"{len(kv):,} vectors; at least 2 are needed (unknown words include {oov_words[:5]})"
+        )
+    i = np.array([kv.key_to_index[a] for a, ok in zip(w1, covered) if ok])
+    j = np.array([kv.key_to_index[b] for b, ok in zip(w2, covered) if ok])
+    cosines = np.einsum("ij,ij->i", _unit(kv.vectors[i]), _unit(kv.vectors[j]))
+    gold = pairs["score"].to_numpy(dtype=np.float64)[covered]
+    rho = stats.spearmanr(gold, cosines).statistic
+    used = int(covered.sum())
+    return {
+        "spearman": float(rho),
+        "pairs_used": used,
+        "pairs_total": len(pairs),
+        "oov_pairs": len(pairs) - used,
+        "oov_words": oov_words,
+        "coverage": used / len(pairs) if len(pairs) else 0.0,
+    }
+
+
+def analogy_accuracy(
+    kv: KeyedVectors,
+    analogies: pd.DataFrame,
+    method: str = "3cosadd",
+    restrict_vocab: int | None = None,
+    epsilon: float = 1e-3,
+    batch_size: int | None = None,
+) -> dict:
+    """Accuracy on ``a : b :: c : d`` questions, answering with the best candidate word.
+
+    Candidates are the known words (the first ``restrict_vocab`` of ``kv``, or
+    all) except ``a``, ``b`` and ``c``. With unit vectors and cosine ``cos``:
+
+    - ``"3cosadd"``: ``argmax_x cos(x, b - a + c)`` (the answer gensim's
+      ``evaluate_word_analogies`` and ``most_similar`` give);
+    - ``"3cosmul"``: ``argmax_x s(x, b) s(x, c) / (s(x, a) + epsilon)`` with
+      ``s = (1 + cos) / 2`` (Levy & Goldberg 2014; gensim's
+      ``most_similar_cosmul`` uses ``epsilon = 1e-6``).
+
+    Parameters
+    ----------
+    kv : KeyedVectors
+    analogies : DataFrame
+        Columns ``a``, ``b``, ``c``, ``d``, and optionally ``section``
+        (e.g. :func:`companion.datasets.google_analogies`).
+    method : {"3cosadd", "3cosmul"}
+    restrict_vocab : int, optional
+        Only the first ``restrict_vocab`` words of ``kv`` are known (questions
+        with another word are skipped) and searched. Vocabularies sorted by
+        frequency make this "the most frequent words".
+    epsilon : float
+        Keeps 3CosMul's denominator away from zero.
+    batch_size : int, optional
+        Questions scored at once (memory: a few ``batch_size x vocabulary``
+        float32 arrays). By default about 8 million scores per batch.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (correct / questions_used), ``correct``,
+        ``questions_used``, ``questions_total``, ``oov_questions`` (skipped
+        because a word is unknown), ``coverage`` and ``by_section`` (a DataFrame
+        with the same counts per section, if ``analogies`` has a ``section``
+        column, else ``None``).
+    """
+    _check_kv(kv)
+    _check_columns(analogies, ["a", "b", "c", "d"], "analogies")
+    if method not in ANALOGY_METHODS:
+        raise ValueError(f"unknown method {method!r}; valid methods are: {', '.join(ANALOGY_METHODS)}")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    known = _known_words(kv, restrict_vocab)
+    if batch_size is None:
+        batch_size = max(1, 8_000_000 // len(known))
+    words = analogies[["a", "b", "c", "d"]].astype(str).to_numpy()
+    covered = np.array([all(w in known for w in row) for row in words], dtype=bool)
+    ids = np.array([[known[w] for w in row] for row in words[covered]], dtype=np.int64).reshape(-1, 4)
+    unit = _unit(kv.vectors[: len(known)]).astype(np.float32)
+
+    predicted = np.empty(len(ids), dtype=np.int64)
+    for start in range(0, len(ids), batch_size):
+        a, b, c = (ids[start : start + batch_size, k] for k in range(3))
+        if method == "3cosadd":
+            target = unit[b] - unit[a] + unit[c]
+            scores = target @ unit.T  # same argmax as the cosine: |target| is fixed per question
+        else:
+            sim_a, sim_b, sim_c = ((1.0 + unit[x] @ unit.T) / 2.0 for x in (a, b, c))
+            scores = sim_b * sim_c / (sim_a + epsilon)
+        rows = np.arange(len(a))
+        for x in (a, b, c):
+            scores[rows, x] = -np.inf
+        predicted[start : start + batch_size] = np.argmax(scores, axis=1)
+    correct = predicted == ids[:, 3] if len(ids) else np.zeros(0, dtype=bool)
+
+    used = int(covered.sum())
+    by_section = None
+    if "section" in analogies.columns:
+        frame = pd.DataFrame({"section": analogies["section"].to_numpy(), "covered": covered})
+        frame["correct"] = False
+        frame.loc[covered, "correct"] = correct
+        by_section = (
+            frame.groupby("section", sort=False)
+            .agg(questions_total=("covered", "size"), questions_used=("covered", "sum"), correct=("correct", "sum"))
+            .reset_index()
+        )
+        by_section["accuracy"] = by_section["correct"] / by_section["questions_used"].where(by_section["questions_used"] > 0)
+    return {
+        "accuracy": float(correct.mean()) if used else float("nan"),
+        "correct": int(correct.sum()),
+        "questions_used": used,
+        "questions_total": len(analogies),
+        "oov_questions": len(analogies) - used,
+        "coverage": used / len(analogies) if len(analogies) else 0.0,
+        "by_section": by_section,
+    }

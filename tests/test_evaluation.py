@@ -1,0 +1,180 @@
+"""Tests of companion.evaluation against gensim's evaluate_word_pairs / evaluate_word_analogies."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from companion.assets import asset_path
+from companion.datasets import google_analogies, simlex999, wordsim353
+from companion.evaluation import analogy_accuracy, word_similarity
+from companion.models import load_glove
+from companion.vectors import keyed_vectors
+
+
+@pytest.fixture(scope="module")
+def random_kv():
+    rng = np.random.default_rng(0)
+    words = [f"w{i:03d}" for i in range(200)]
+    return keyed_vectors(words, rng.normal(size=(200, 20)))
+
+
+@pytest.fixture(scope="module")
+def random_pairs():
+    rng = np.random.default_rng(1)
+    names = [f"w{i:03d}" for i in range(200)] + [f"oov{i}" for i in range(20)]
+    pairs = pd.DataFrame({"word1": rng.choice(names, 150), "word2": rng.choice(names, 150)})
+    pairs["score"] = rng.uniform(0, 10, size=150).round(2)
+    return pairs
+
+
+def write_pairs(pairs, path):
+    pairs[["word1", "word2", "score"]].to_csv(path, sep="\t", header=False, index=False)
+    return str(path)
+
+
+def write_analogies(analogies, path):
+    lines = []
+    for section, group in analogies.groupby("section", sort=False):
+        lines.append(f": {section}")
+        lines += [" ".join(row) for row in group[["a", "b", "c", "d"]].itertuples(index=False)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+# --------------------------------------------------------------------------- word similarity
+
+
+@pytest.mark.parametrize("restrict_vocab", [None, 120])
+def test_word_similarity_equals_gensim_on_random_vectors(random_kv, random_pairs, restrict_vocab, tmp_path):
+    ours = word_similarity(random_kv, random_pairs, restrict_vocab=restrict_vocab)
+    _, (rho, _), oov_percent = random_kv.evaluate_word_pairs(
+        write_pairs(random_pairs, tmp_path / "pairs.tsv"), restrict_vocab=restrict_vocab or 300000, dummy4unknown=False
+    )
+    assert ours["spearman"] == pytest.approx(rho, abs=1e-9)
+    assert 100 * ours["oov_pairs"] / ours["pairs_total"] == pytest.approx(oov_percent)
+    assert ours["pairs_used"] + ours["oov_pairs"] == ours["pairs_total"] == 150
+    assert 0 < ours["oov_pairs"] < 150
+
+
+@pytest.mark.parametrize("name, loader", [("wordsim353", wordsim353), ("simlex999", simlex999)])
+def test_word_similarity_equals_gensim_on_glove(name, loader):
+    glove = load_glove()
+    ours = word_similarity(glove, loader())
+    _, (rho, _), oov_percent = glove.evaluate_word_pairs(str(asset_path(name)), restrict_vocab=len(glove), dummy4unknown=False)
+    assert ours["spearman"] == pytest.approx(rho, abs=1e-6)
+    assert 100 * ours["oov_pairs"] / ours["pairs_total"] == pytest.approx(oov_percent)
+
+
+def test_word_similarity_reports_oov_pairs_by_hand():
+    kv = keyed_vectors(["cat", "dog", "car", "bus"], np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [0.6, 0.8]]))
+    pairs = pd.DataFrame(
+        {
+            "word1": ["cat", "cat", "car", "cat", "emu"],
+            "word2": ["dog", "car", "bus", "bus", "yak"],
+            "score": [9.0, 1.0, 8.0, 2.0, 5.0],
+        }
+    )
+    result = word_similarity(kv, pairs)
+    # cosines: cat-dog 0.8, cat-car 0.0, car-bus 0.8, cat-bus 0.6; gold ranks 4, 1, 3, 2
+    # model ranks 3.5, 1, 3.5, 2 -> Spearman = Pearson of the ranks
+    gold, model = np.array([4, 1, 3, 2.0]), np.array([3.5, 1, 3.5, 2])
+    expected = np.corrcoef(gold, model)[0, 1]
+    assert result["spearman"] == pytest.approx(expected)
+    assert (result["pairs_used"], result["pairs_total"], result["oov_pairs"]) == (4, 5, 1)
+    assert result["oov_words"] == ["emu", "yak"] and result["coverage"] == pytest.approx(0.8)
+
+
+# --------------------------------------------------------------------------- analogies
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Pairs (x_i, y_i) with y_i = x_i + offset + noise, so x_i : y_i :: x_j : y_j holds only sometimes."""
+    rng = np.random.default_rng(2)
+    n, dim = 60, 16
+    x = rng.normal(size=(n, dim))
+    y = x + 1.5 * rng.normal(size=dim) + 0.9 * rng.normal(size=(n, dim))
+    words = [f"x{i:02d}" for i in range(n)] + [f"y{i:02d}" for i in range(n)]
+    kv = keyed_vectors(words, np.vstack([x, y]))
+    rows = []
+    for i in range(n):
+        for j in rng.choice(n, size=5, replace=False):
+            if i != j:
+                rows.append(("pairs", f"x{i:02d}", f"y{i:02d}", f"x{j:02d}", f"y{j:02d}"))
+    rows += [("missing", "x00", "y00", "zzz", "y01"), ("missing", "x00", "y00", "x01", "qqq")]
+    return kv, pd.DataFrame(rows, columns=["section", "a", "b", "c", "d"])
+
+
+@pytest.mark.parametrize("restrict_vocab", [None, 90])
+def test_3cosadd_equals_gensim(planted, restrict_vocab, tmp_path):
+    kv, analogies = planted
+    ours = analogy_accuracy(kv, analogies, method="3cosadd", restrict_vocab=restrict_vocab)
+    score, sections = kv.evaluate_word_analogies(
+        write_analogies(analogies, tmp_path / "q.txt"), restrict_vocab=restrict_vocab or 300000, dummy4unknown=False
+    )
+    total = sections[-1]
+    assert 0.1 < ours["accuracy"] < 0.9, "the planted structure should make the test informative"
+    assert ours["accuracy"] == pytest.approx(score)
+    assert ours["correct"] == len(total["correct"])
+    assert ours["questions_used"] == len(total["correct"]) + len(total["incorrect"])
+    assert ours["oov_questions"] == ours["questions_total"] - ours["questions_used"] >= 2
+
+
+def test_3cosmul_equals_gensim_most_similar_cosmul(planted):
+    kv, analogies = planted
+    ours = analogy_accuracy(kv, analogies, method="3cosmul", epsilon=1e-6)
+    covered = analogies[analogies[["a", "b", "c", "d"]].isin(kv.index_to_key).all(axis=1)]
+    hits = [
+        kv.most_similar_cosmul(positive=[b, c], negative=[a], topn=1)[0][0] == d
+        for a, b, c, d in covered[["a", "b", "c", "d"]].itertuples(index=False)
+    ]
+    assert ours["questions_used"] == len(covered)
+    assert ours["correct"] == sum(hits)
+    assert 0.1 < ours["accuracy"] < 0.9
+
+
+def test_3cosadd_equals_gensim_on_glove(tmp_path):
+    glove = load_glove()
+    questions = google_analogies()
+    sample = questions.groupby("section", sort=False).head(60)  # 60 questions of each of the 14 sections
+    ours = analogy_accuracy(glove, sample, restrict_vocab=30000)
+    score, sections = glove.evaluate_word_analogies(write_analogies(sample, tmp_path / "q.txt"), restrict_vocab=30000)
+    assert ours["accuracy"] == pytest.approx(score)
+    assert ours["questions_used"] == len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
+    by_section = ours["by_section"].set_index("section")
+    for section in sections[:-1]:
+        assert by_section.loc[section["section"], "correct"] == len(section["correct"])
+
+
+def test_analogy_by_hand():
+    # unit vectors: king - man + woman = (0.707, 0.707) - (1, 0) + (0.100, 0.995) = (-0.193, 1.702),
+    # cosine 0.99 with queen (0.050, 0.999) and negative with apple (0.707, -0.707): queen wins.
+    # 3CosMul: s = (1 + cos) / 2; queen 0.871 * 0.999 / 0.525 = 1.66 > apple 0.5 * 0.18 / 0.85 = 0.11.
+    kv = keyed_vectors(
+        ["man", "king", "woman", "queen", "apple"],
+        np.array([[1.0, 0.0], [1.0, 1.0], [0.1, 1.0], [0.1, 2.0], [1.0, -1.0]]),
+    )
+    questions = pd.DataFrame([("man", "king", "woman", "queen"), ("man", "king", "woman", "apple")], columns=list("abcd"))
+    for method in ("3cosadd", "3cosmul"):
+        result = analogy_accuracy(kv, questions, method=method)
+        assert (result["correct"], result["questions_used"], result["accuracy"]) == (1, 2, 0.5)
+        assert result["by_section"] is None
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input(random_kv, random_pairs):
+    with pytest.raises(TypeError, match="KeyedVectors"):
+        word_similarity({"a": [1.0]}, random_pairs)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['score'\]"):
+        word_similarity(random_kv, random_pairs[["word1", "word2"]])
+    with pytest.raises(ValueError, match="only 0 of 1 pairs.*'zebra'"):
+        word_similarity(random_kv, pd.DataFrame({"word1": ["zebra"], "word2": ["w001"], "score": [1.0]}))
+    with pytest.raises(ValueError, match="restrict_vocab must be a positive integer"):
+        word_similarity(random_kv, random_pairs, restrict_vocab=0)
+    questions = pd.DataFrame([("w001", "w002", "w003", "w004")], columns=list("abcd"))
+    with pytest.raises(ValueError, match="unknown method '3cosavg'.*3cosadd, 3cosmul"):
+        analogy_accuracy(random_kv, questions, method="3cosavg")
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['d'\]"):
+        analogy_accuracy(random_kv, questions[["a", "b", "c"]])
