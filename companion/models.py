@@ -61,13 +61,22 @@ def load_minilm():
     return SentenceTransformer(str(asset_path("minilm-l6")), device="cpu", local_files_only=True)
 
 
-def load_minilm_encoder():
-    """all-MiniLM-L6-v2 as ``(tokenizer, model)`` from transformers (a 6-layer ``BertModel``), in eval mode."""
+def load_minilm_encoder(attn_implementation: str | None = None):
+    """all-MiniLM-L6-v2 as ``(tokenizer, model)`` from transformers (a 6-layer ``BertModel``), in eval mode.
+
+    Pass ``attn_implementation="eager"`` to get attention weights back from
+    ``model(..., output_attentions=True)``: the default fused kernel does not
+    return them (chapter "Attention and the Transformer").
+    """
     from transformers import AutoModel, AutoTokenizer
 
+    valid = (None, "eager", "sdpa")
+    if attn_implementation not in valid:
+        raise ValueError(f"attn_implementation must be one of {valid}, got {attn_implementation!r}")
     path = str(asset_path("minilm-l6"))
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    model = AutoModel.from_pretrained(path, local_files_only=True)
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModel.from_pretrained(path, local_files_only=True, **options)
     model.eval()
     return tokenizer, model
 

@@ -54,3 +54,12 @@ def test_spacy_md_vectors_and_entities():
     assert ("Berlin", "GPE") in labels
     assert any(label == "PERSON" for _, label in labels)
     assert nlp("cat").similarity(nlp("dog")) > nlp("cat").similarity(nlp("democracy"))
+
+
+def test_minilm_encoder_eager_attention_returns_weights_and_rejects_unknown():
+    tokenizer, model = load_minilm_encoder(attn_implementation="eager")
+    out = model(**tokenizer(["a short sentence"], return_tensors="pt"), output_attentions=True)
+    assert len(out.attentions) == 6 and out.attentions[0].shape[1] == 12
+    assert torch.allclose(out.attentions[0].sum(-1), torch.ones(1))
+    with pytest.raises(ValueError, match="attn_implementation must be one of"):
+        load_minilm_encoder(attn_implementation="flash")
