@@ -16,6 +16,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.cooccurrence`: co-occurrence counts, PMI/PPMI and SVD word vectors;
 - :mod:`companion.evaluation`: word similarity and analogy benchmarks with coverage;
 - :mod:`companion.word2vec`: skip-gram with negative sampling from scratch, beside gensim;
+- :mod:`companion.glove`: GloVe's weighted least squares with AdaGrad, from scratch;
 - :mod:`companion.subwords`: fastText character n-grams, BPE from scratch, BPE/WordPiece tokenizers;
 - :mod:`companion.attention`: attention, positional encodings and the Transformer block;
 - :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;

@@ -506,11 +506,17 @@ def news_cooccurrence(window: int = 5, min_count: int = 10, weighting: str = "co
     their :func:`corpus_fingerprint`, so a change of tokenizer never serves
     stale counts.
     """
-    vocab, counts, _ = _news_counts(window, min_count, weighting)
+    vocab, counts, _ = news_counts(window, min_count, weighting)
     return vocab, counts
 
 
-def _news_counts(window: int, min_count: int, weighting: str) -> tuple[Vocabulary, sp.csr_matrix, str]:
+def news_counts(window: int, min_count: int, weighting: str) -> tuple[Vocabulary, sp.csr_matrix, str]:
+    """Cached news-corpus counts, with the cache-name stem that keys artifacts derived from them.
+
+    The stem carries a fingerprint of the tokenized corpus, so a change of the
+    tokenizer rebuilds everything derived from these counts (PPMI-SVD here, GloVe
+    in :mod:`companion.glove`).
+    """
     from .cache import cached_pickle
     from .datasets import news_tokens
 
@@ -542,7 +548,7 @@ def news_ppmi_svd(
     """
     from .cache import cached_file
 
-    vocab, counts, stem = _news_counts(window, min_count, weighting)
+    vocab, counts, stem = news_counts(window, min_count, weighting)
 
     def build(tmp):
         U, S, _ = truncated_svd(ppmi(counts, alpha=alpha, negative=negative), rank, algorithm="randomized")
