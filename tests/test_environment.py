@@ -70,3 +70,10 @@ def test_readme_shows_the_latest_profile_table():
     table = (ROOT / "reports" / "chapters.md").read_text().strip()
     block = readme.split("<!-- profile:start -->")[1].split("<!-- profile:end -->")[0].strip()
     assert block == table, "copy reports/chapters.md into the README's profile block"
+
+
+def test_readme_shows_the_latest_benchmark():
+    readme = (ROOT / "README.md").read_text()
+    table = (ROOT / "reports" / "bench-word2vec.md").read_text().strip()
+    block = readme.split("<!-- bench:start -->")[1].split("<!-- bench:end -->")[0].strip()
+    assert block == table, "copy reports/bench-word2vec.md into the README's bench block"
