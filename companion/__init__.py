@@ -13,6 +13,9 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.datasets`: the offline corpora and benchmarks;
 - :mod:`companion.ngrams`, :mod:`companion.tfidf`: bag-of-words, n-grams and TF-IDF from scratch;
 - :mod:`companion.sentiment`: the Rotten Tomatoes baseline and classifier scores;
+- :mod:`companion.sentence_vectors`: averaged word vectors and cached MiniLM sentence embeddings;
+- :mod:`companion.alignment`: orthogonal Procrustes and word translation accuracy;
+- :mod:`companion.bench`: ``python -m companion.bench word2vec``;
 - :mod:`companion.cooccurrence`: co-occurrence counts, PMI/PPMI and SVD word vectors;
 - :mod:`companion.evaluation`: word similarity and analogy benchmarks with coverage;
 - :mod:`companion.word2vec`: skip-gram with negative sampling from scratch, beside gensim;

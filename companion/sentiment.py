@@ -13,7 +13,18 @@ has no knowledge of what words mean beyond the training snippets; later
 chapters replace its features with word vectors, sentence encoders and
 fine-tuned transformers and compare against its scores.
 
-Explained in the chapter "Text as numbers" (``book/text-as-numbers.ipynb``).
+The chapter "Sentiment analysis" (Part IV) adds the tools to compare models
+on this split: :func:`make_embedding_classifier` (standardised dense features,
+for averaged word vectors or sentence embeddings, into a logistic regression
+whose ``C`` is chosen by cross-validation on the training set only), :func:`has_negation` (which snippets contain
+*not*, *never* or a word ending in *n't*), and two paired tests of whether
+one model is really better than another on the same test snippets:
+:func:`paired_bootstrap` (a confidence interval for the difference in
+accuracy) and :func:`mcnemar_exact` (an exact test on the snippets where the
+two models disagree).
+
+Explained in the chapters "Text as numbers" (``book/text-as-numbers.ipynb``)
+and "Sentiment analysis" (``book/sentiment-analysis.ipynb``).
 
 Examples
 --------
@@ -21,6 +32,8 @@ Examples
 >>> scores = evaluate_classifier([1, 1, 0, 0], [1, 0, 0, 0])
 >>> {name: round(value, 3) for name, value in scores.items()}
 {'accuracy': 0.75, 'macro_f1': 0.733}
+>>> has_negation(["Not bad at all.", "I don't care.", "A knotty, never-boring plot", "Nothing new"]).tolist()
+[True, True, False, False]
 """
 
 from __future__ import annotations
@@ -28,16 +41,44 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
 
+from .text import tokenize
 from .tfidf import Tfidf
 
-__all__ = ["evaluate_classifier", "make_tfidf_pipeline", "tfidf_baseline", "BASELINE_TFIDF", "BASELINE_LOGREG"]
+__all__ = [
+    "evaluate_classifier",
+    "make_tfidf_pipeline",
+    "tfidf_baseline",
+    "BASELINE_TFIDF",
+    "BASELINE_LOGREG",
+    "EMBEDDING_LOGREG",
+    "EMBEDDING_C_GRID",
+    "EMBEDDING_CV_FOLDS",
+    "make_embedding_classifier",
+    "NEGATION_WORDS",
+    "has_negation",
+    "paired_bootstrap",
+    "mcnemar_exact",
+]
 
 #: TF-IDF settings of the baseline (fixed in advance, not tuned on the test set).
 BASELINE_TFIDF = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True, "norm": "l2", "smooth_idf": True}
 #: Logistic-regression settings of the baseline (scikit-learn's default C; deterministic solver).
 BASELINE_LOGREG = {"C": 1.0, "solver": "liblinear", "random_state": 0}
+#: Logistic-regression settings for dense features (averaged word vectors, sentence embeddings);
+#: liblinear (as in the baseline) is deterministic with a fixed random_state. ``C`` is not fixed:
+#: :func:`make_embedding_classifier` picks it from :data:`EMBEDDING_C_GRID` by cross-validation
+#: on the training set.
+EMBEDDING_LOGREG = {"solver": "liblinear", "max_iter": 1000, "random_state": 0}
+#: Candidate values of ``C`` (inverse regularisation strength), fixed in advance.
+EMBEDDING_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+#: Number of cross-validation folds (stratified, unshuffled, so deterministic).
+EMBEDDING_CV_FOLDS = 5
+#: Whole tokens that count as a negation; any token ending in "n't" (don't, isn't, can't) counts too.
+NEGATION_WORDS = ("not", "never")
 
 
 def evaluate_classifier(y_true, y_pred) -> dict[str, float]:
@@ -97,3 +138,95 @@ def tfidf_baseline(train: pd.DataFrame | None = None, test: pd.DataFrame | None 
     pipeline.fit(train["text"].tolist(), train["label"].to_numpy())
     scores = evaluate_classifier(test["label"].to_numpy(), pipeline.predict(test["text"].tolist()))
     return pipeline, scores
+
+
+def make_embedding_classifier() -> GridSearchCV:
+    """Unfitted classifier for dense features: scaling, then logistic regression with ``C`` cross-validated.
+
+    Standardising puts every dimension on the same scale, so one ``C``
+    penalises all weights alike whatever the embedding's units. ``fit(X, y)``
+    tries every ``C`` of :data:`EMBEDDING_C_GRID` with
+    :data:`EMBEDDING_CV_FOLDS`-fold stratified cross-validation *on the data it
+    is given* (the scaler is refitted inside each fold), keeps the ``C`` of the
+    highest mean accuracy (the smallest such ``C`` on a tie), and refits on all
+    of ``X``. Pass it training data only: the test set must play no part in the
+    choice. The chosen value is ``best_params_["logreg__C"]``.
+    """
+    pipeline = Pipeline([("scale", StandardScaler()), ("logreg", LogisticRegression(**EMBEDDING_LOGREG))])
+    return GridSearchCV(pipeline, {"logreg__C": list(EMBEDDING_C_GRID)}, scoring="accuracy",
+                        cv=StratifiedKFold(n_splits=EMBEDDING_CV_FOLDS), n_jobs=1, refit=True)
+
+
+def has_negation(texts) -> np.ndarray:
+    """Boolean array: does each text contain a negation token?
+
+    A negation token is one of :data:`NEGATION_WORDS` or any token that ends in
+    ``n't`` after :func:`companion.text.tokenize` (which keeps contractions
+    whole and maps the typographic apostrophe to ``'``). Words that merely
+    contain the letters (*knot*, *nothing*, *never-ending* is one token) do not
+    count.
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of strings, not a single string; wrap it: [text]")
+    words = set(NEGATION_WORDS)
+    return np.array([any(t in words or t.endswith("n't") for t in tokenize(text)) for text in texts], dtype=bool)
+
+
+def _check_correct(correct_a, correct_b) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(correct_a)
+    b = np.asarray(correct_b)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b must be 1-D of the same length, got shapes {a.shape} and {b.shape}")
+    if len(a) == 0:
+        raise ValueError("correct_a and correct_b are empty")
+    for name, x in (("correct_a", a), ("correct_b", b)):
+        if not np.isin(x, [0, 1]).all():
+            raise ValueError(f"{name} must hold booleans (was each prediction correct?), got values {np.unique(x)[:5]}")
+    return a.astype(bool), b.astype(bool)
+
+
+def paired_bootstrap(correct_a, correct_b, n_resamples: int = 2000, confidence: float = 0.95,
+                     seed: int = 0) -> dict[str, float]:
+    """Paired bootstrap confidence interval for accuracy(A) - accuracy(B) on the same test items.
+
+    ``correct_a[i]`` and ``correct_b[i]`` say whether models A and B got test
+    item ``i`` right. Each resample draws ``n`` items with replacement (the same
+    items for both models, which is what makes it *paired*) and records the
+    difference in accuracy; the interval is the central ``confidence`` share of
+    those differences (percentile method). Returns ``difference`` (on the full
+    test set), ``low`` and ``high``.
+    """
+    a, b = _check_correct(correct_a, correct_b)
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    delta = a.astype(np.int8) - b.astype(np.int8)  # +1: only A right, -1: only B right, 0: same
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_resamples)
+    for start in range(0, n_resamples, 200):  # 200 resamples at a time bounds the memory
+        stop = min(start + 200, n_resamples)
+        idx = rng.integers(0, len(delta), size=(stop - start, len(delta)))
+        diffs[start:stop] = delta[idx].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(diffs, [tail, 1 - tail])
+    return {"difference": float(delta.mean()), "low": float(low), "high": float(high)}
+
+
+def mcnemar_exact(correct_a, correct_b) -> dict[str, float]:
+    """McNemar's exact test: do models A and B have the same accuracy on these test items?
+
+    Only the items where the models disagree carry information: ``only_a``
+    (A right, B wrong) and ``only_b`` (B right, A wrong). Under the null
+    hypothesis each disagreement is a fair coin flip, so ``only_a`` follows
+    Binomial(only_a + only_b, 1/2); the two-sided p-value is twice the smaller
+    tail, capped at 1. Returns ``only_a``, ``only_b`` and ``p_value``.
+    """
+    from scipy.stats import binom
+
+    a, b = _check_correct(correct_a, correct_b)
+    only_a = int(np.sum(a & ~b))
+    only_b = int(np.sum(b & ~a))
+    n = only_a + only_b
+    p_value = 1.0 if n == 0 else min(1.0, 2 * float(binom.cdf(min(only_a, only_b), n, 0.5)))
+    return {"only_a": only_a, "only_b": only_b, "p_value": p_value}

@@ -1,12 +1,28 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest, bootstrap
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
 
 from companion.datasets import rotten_tomatoes_split
-from companion.sentiment import BASELINE_LOGREG, BASELINE_TFIDF, evaluate_classifier, make_tfidf_pipeline, tfidf_baseline
+from companion.sentiment import (
+    BASELINE_LOGREG,
+    BASELINE_TFIDF,
+    EMBEDDING_C_GRID,
+    EMBEDDING_CV_FOLDS,
+    EMBEDDING_LOGREG,
+    NEGATION_WORDS,
+    evaluate_classifier,
+    has_negation,
+    make_embedding_classifier,
+    make_tfidf_pipeline,
+    mcnemar_exact,
+    paired_bootstrap,
+    tfidf_baseline,
+)
 from companion.text import tokenize
 
 
@@ -83,3 +99,80 @@ def test_baseline_bad_input():
         tfidf_baseline(frame)
     with pytest.raises(ValueError, match=r"test lacks the column\(s\) \['label'\]"):
         tfidf_baseline(frame, frame[["text"]])
+
+
+# ----------------------------------------------------------------- chapter "Sentiment analysis"
+
+
+def test_has_negation_by_hand():
+    texts = ["Not bad.", "It isn’t funny", "Never again", "I can't", "Knot nothing notable", "never-ending", "no way"]
+    assert has_negation(texts).tolist() == [True, True, True, True, False, False, False]
+    assert set(NEGATION_WORDS) == {"not", "never"}
+    with pytest.raises(TypeError, match="not a single string"):
+        has_negation("not good")
+
+
+def test_embedding_classifier_cross_validates_c_on_the_training_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=5.0, scale=[1.0, 10.0, 0.1, 1.0], size=(120, 4))
+    y = ((X[:, 0] - 5) + 10 * (X[:, 2] - 5) + rng.normal(scale=0.8, size=120) > 0).astype(int)
+    model = make_embedding_classifier().fit(X, y)
+    # by hand: stratified 5-fold CV, scaler fitted on each fold's training part, mean accuracy per C
+    folds = list(StratifiedKFold(n_splits=EMBEDDING_CV_FOLDS).split(X, y))
+    mean_accuracy = []
+    for C in EMBEDDING_C_GRID:
+        accuracies = []
+        for fit_rows, held_rows in folds:
+            mean, std = X[fit_rows].mean(axis=0), X[fit_rows].std(axis=0)
+            fold_model = LogisticRegression(C=C, **EMBEDDING_LOGREG).fit((X[fit_rows] - mean) / std, y[fit_rows])
+            accuracies.append(np.mean(fold_model.predict((X[held_rows] - mean) / std) == y[held_rows]))
+        mean_accuracy.append(np.mean(accuracies))
+    best_c = EMBEDDING_C_GRID[int(np.argmax(np.round(mean_accuracy, 12)))]
+    assert model.best_params_["logreg__C"] == best_c
+    # refitted on all the data with the chosen C
+    Z = (X - X.mean(axis=0)) / X.std(axis=0)
+    twin = LogisticRegression(C=best_c, **EMBEDDING_LOGREG).fit(Z, y)
+    assert np.allclose(model.best_estimator_.named_steps["logreg"].coef_, twin.coef_, atol=1e-4)
+    assert (model.predict(X) == twin.predict(Z)).all()
+    assert list(EMBEDDING_C_GRID) == sorted(EMBEDDING_C_GRID)
+
+
+def test_mcnemar_by_hand_and_against_scipy():
+    # A right and B wrong on 1 item, B right and A wrong on 5: p = 2 * P(X <= 1 | n=6) = 2 * 7/64
+    a = np.array([1, 0, 0, 0, 0, 0, 1, 1, 0], dtype=bool)
+    b = np.array([0, 1, 1, 1, 1, 1, 1, 1, 0], dtype=bool)
+    result = mcnemar_exact(a, b)
+    assert (result["only_a"], result["only_b"]) == (1, 5)
+    assert result["p_value"] == pytest.approx(14 / 64)
+    assert result["p_value"] == pytest.approx(binomtest(1, 6, 0.5).pvalue)
+    assert mcnemar_exact(a, a)["p_value"] == 1.0
+    rng = np.random.default_rng(1)
+    a, b = rng.random(300) < 0.8, rng.random(300) < 0.7
+    ours = mcnemar_exact(a, b)
+    assert ours["p_value"] == pytest.approx(binomtest(ours["only_a"], ours["only_a"] + ours["only_b"], 0.5).pvalue)
+
+
+def test_paired_bootstrap():
+    same = np.array([1, 0, 1, 1], dtype=bool)
+    assert paired_bootstrap(same, same) == {"difference": 0.0, "low": 0.0, "high": 0.0}
+    rng = np.random.default_rng(2)
+    a = rng.random(500) < 0.8
+    b = np.where(rng.random(500) < 0.85, a, ~a)
+    ours = paired_bootstrap(a, b, n_resamples=4000)
+    assert ours["difference"] == pytest.approx(a.mean() - b.mean())
+    theirs = bootstrap((a.astype(float), b.astype(float)), lambda x, y: np.mean(x) - np.mean(y), paired=True,
+                       n_resamples=4000, method="percentile", random_state=0, vectorized=False)
+    assert ours["low"] == pytest.approx(theirs.confidence_interval.low, abs=0.006)
+    assert ours["high"] == pytest.approx(theirs.confidence_interval.high, abs=0.006)
+    assert ours["low"] < ours["difference"] < ours["high"]
+
+
+def test_paired_tests_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        mcnemar_exact([1, 0], [1, 0, 1])
+    with pytest.raises(ValueError, match="must hold booleans"):
+        paired_bootstrap([1, 2], [1, 0])
+    with pytest.raises(ValueError, match="confidence must lie"):
+        paired_bootstrap([1, 0], [1, 0], confidence=95)
+    with pytest.raises(ValueError, match="empty"):
+        mcnemar_exact([], [])
