@@ -57,7 +57,7 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab book/index.md
 
 profile: $(STAMP)
-	$(BIN)/python -m companion.profiling
+	$(BIN)/python -m companion.profiling --fresh-cache
 
 # from-scratch trainers against their library twins (a benchmark, not a timed test)
 bench: $(STAMP)
