@@ -216,3 +216,20 @@ def test_empty_corpus_raises():
 def test_untokenized_text_raises():
     with pytest.raises(TypeError, match="tokenize"):
         train_skipgram(["a whole sentence as a string"])
+
+
+def test_a_planted_synonym_pair_ends_up_closer_than_random_pairs():
+    # 20 target words, each seen only with its own 4 context words; "car" and
+    # "automobile" share one target's contexts (used interchangeably, never together).
+    rng = np.random.default_rng(2)
+    docs = []
+    for _ in range(3000):
+        i = int(rng.integers(20))
+        target = ("car" if rng.random() < 0.5 else "automobile") if i == 0 else f"t{i}"
+        a, b = rng.choice(4, size=2, replace=False)
+        docs.append([f"c{i}_{a}", target, f"c{i}_{b}"])
+    targets = [f"t{i}" for i in range(1, 20)]
+    settings = dict(dim=16, window=1, negative=5, epochs=5, min_count=1, sample=0, seed=0)
+    for kv in (train_skipgram(docs, **settings)[0], gensim_skipgram(docs, **settings)):
+        random_pairs = [kv.similarity(a, b) for i, a in enumerate(targets) for b in targets[i + 1:]]
+        assert kv.similarity("car", "automobile") > max(random_pairs)
