@@ -25,6 +25,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.attention`: attention, positional encodings and the Transformer block;
 - :mod:`companion.masked_lm`: BERT's masking and a small masked language model;
 - :mod:`companion.contextual`: token vectors by layer, pooling, anisotropy;
+- :mod:`companion.decoding`: greedy, temperature, top-k and nucleus decoding; training compute;
 - :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;
 - :mod:`companion.assets`: where each model and data set lies, checksums, licences;
 - :mod:`companion.cache`: the one cache of derived artifacts;
