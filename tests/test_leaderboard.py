@@ -1,0 +1,158 @@
+"""The mini-MTEB harness: metrics on hand-computed cases, each task type on toy data, bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from companion import leaderboard as lb
+from companion.vectors import keyed_vectors
+
+
+def _toy_kv():
+    return keyed_vectors(["cat", "dog", "car", "bus"], [[1.0, 0.1], [0.9, 0.3], [0.1, 1.0], [0.2, 0.9]])
+
+
+def test_mrr_and_ndcg_by_hand():
+    ranks = np.array([1, 2, 4, 11])
+    assert lb.mean_reciprocal_rank(ranks) == pytest.approx((1 + 1 / 2 + 1 / 4 + 1 / 11) / 4)
+    # nDCG@10 with one relevant document: 1/log2(rank+1), zero past the cut-off
+    assert lb.ndcg_at_k(ranks, 10) == pytest.approx((1 + 1 / np.log2(3) + 1 / np.log2(5) + 0) / 4)
+    assert lb.ndcg_at_k(ranks, 1) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("bad", [[], [0, 1], [1.5]])
+def test_rank_metrics_reject_bad_ranks(bad):
+    with pytest.raises(ValueError, match="rank"):
+        lb.mean_reciprocal_rank(np.array(bad))
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True])
+def test_ndcg_rejects_bad_k(k):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        lb.ndcg_at_k(np.array([1]), k)
+
+
+def test_relevant_ranks_match_a_brute_force_sort():
+    rng = np.random.default_rng(0)
+    Q, D = rng.normal(size=(20, 5)), rng.normal(size=(30, 5))
+    relevant = rng.integers(0, 30, size=20)
+    ranks = lb.relevant_ranks(Q, D, relevant)
+    cos = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ (D / np.linalg.norm(D, axis=1, keepdims=True)).T
+    expected = [1 + list(np.argsort(-row)).index(r) for row, r in zip(cos, relevant)]
+    assert ranks.tolist() == expected
+
+
+def test_ties_count_against_the_relevant_document():
+    # a model that gives every document the same vector must not be rewarded with rank 1
+    ranks = lb.relevant_ranks(np.ones((2, 3)), np.ones((5, 3)), [0, 4])
+    assert ranks.tolist() == [5, 5]
+
+
+def test_relevant_ranks_rejects_out_of_range_indices():
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        lb.relevant_ranks(np.ones((1, 2)), np.ones((3, 2)), [3])
+
+
+def test_static_model_is_gensims_unnormalised_mean():
+    kv = _toy_kv()
+    model = lb.static_model("toy", kv)
+    got = model.encode(["the cat and the dog", "a bus"])
+    np.testing.assert_allclose(got[0], kv.get_mean_vector(["cat", "dog"], pre_normalize=False), rtol=1e-6)
+    np.testing.assert_allclose(got[1], kv["bus"], rtol=1e-6)
+
+
+def test_wrong_dimension_is_reported_with_the_model_name():
+    model = lb.EmbeddingModel("broken", 3, lambda texts: np.zeros((len(texts), 2)))
+    with pytest.raises(ValueError, match=r"broken.*\(1, 2\).*expected \(1, 3\)"):
+        model.encode(["hello"])
+
+
+def test_wrong_number_of_rows_and_nan_are_reported():
+    short = lb.EmbeddingModel("short", 2, lambda texts: np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        short.encode(["a", "b"])
+    nan = lb.EmbeddingModel("nan", 2, lambda texts: np.full((len(texts), 2), np.nan))
+    with pytest.raises(ValueError, match="non-finite"):
+        nan.encode(["a"])
+
+
+def test_empty_inputs_are_rejected():
+    model = lb.static_model("toy", _toy_kv())
+    with pytest.raises(ValueError, match="no tasks"):
+        lb.evaluate(model, [])
+    with pytest.raises(ValueError, match="empty list"):
+        model.encode([])
+    with pytest.raises(ValueError, match="non-empty DataFrame"):
+        lb.leaderboard(pd.DataFrame())
+
+
+def test_unknown_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match="valid names are: tfidf"):
+        lb.load_model("bert-large")
+    with pytest.raises(ValueError, match="valid families"):
+        lb.Task("x", "reranking", "MAP", lambda m: {"score": 0.0})
+    with pytest.raises(ValueError, match="valid sizes"):
+        lb.default_tasks("huge")
+
+
+def test_each_task_type_on_toy_data_where_the_answer_is_known():
+    model = lb.static_model("toy", _toy_kv())
+    animals, vehicles = ["cat", "dog", "cat dog"], ["car", "bus", "car bus"]
+    tasks = [
+        lb._split_classification_task("cls", animals + vehicles, [0, 0, 0, 1, 1, 1], ["dog cat", "bus car"], [0, 1]),
+        lb._clustering_task("clu", animals + vehicles, ["a", "a", "a", "v", "v", "v"]),
+        lb._retrieval_task("ret", ["cat", "bus"], ["dog", "car"]),
+    ]
+    scores = lb.evaluate(model, tasks).set_index("task")["score"]
+    assert scores["cls"] == 1.0 and scores["clu"] == pytest.approx(1.0) and scores["ret"] == 1.0
+
+
+def test_sts_task_is_spearman_of_cosines_against_people():
+    kv = keyed_vectors(["a", "b", "c"], [[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+    # cosines: (a,b)=0.8, (a,c)=0, (b,c)=0.6; human scores in the same order give rho = 1, reversed -1
+    human = np.array([[1, 0.9, 0.1], [0.9, 1, 0.5], [0.1, 0.5, 1]])
+    task = lb._sts_task(["a", "b", "c"], human)
+    assert task.run(lb.static_model("toy", kv))["score"] == pytest.approx(1.0)
+    task = lb._sts_task(["a", "b", "c"], 1 - human)
+    assert task.run(lb.static_model("toy", kv))["score"] == pytest.approx(-1.0)
+
+
+def test_word_task_counts_unknown_pairs_as_failures():
+    pairs = pd.DataFrame({"word1": ["cat", "cat", "car", "cat"], "word2": ["dog", "car", "bus", "zebra"],
+                          "score": [9.0, 1.0, 8.0, 5.0]})
+    result = lb._word_similarity_task("toy", pairs).run(lb.static_model("toy", _toy_kv()))
+    assert result["coverage"] == 0.75
+    assert result["score"] == pytest.approx(0.75 * result["spearman_known"])
+
+
+def test_a_model_without_word_vectors_is_missing_not_zero():
+    bow = lb.EmbeddingModel("bow", 2, lambda texts: np.ones((len(texts), 2)), word_tasks=False)
+    pairs = pd.DataFrame({"word1": ["cat"], "word2": ["dog"], "score": [9.0]})
+    assert lb._word_similarity_task("toy", pairs).run(bow)["score"] is None
+
+
+def test_leaderboard_averages_over_what_each_model_did():
+    rows = pd.DataFrame({
+        "model": ["A", "A", "A", "B", "B", "B"],
+        "task": ["s1", "s2", "r", "s1", "s2", "r"],
+        "family": ["word sim", "word sim", "retrieval"] * 2,
+        "score": [0.2, 0.4, 0.9, None, None, 0.6],
+    })
+    table = lb.leaderboard(rows)
+    assert table.loc["A", "mean (tasks)"] == pytest.approx(0.5)         # (0.2 + 0.4 + 0.9) / 3
+    assert table.loc["A", "mean (families)"] == pytest.approx(0.6)      # (0.3 + 0.9) / 2
+    assert table.loc["B", "mean (tasks)"] == pytest.approx(0.6) and table.loc["B", "tasks"] == 1
+    assert list(table.index) == ["B", "A"]  # the average over fewer tasks can rank a model first
+
+
+@pytest.mark.slow
+def test_command_writes_json_and_markdown(tmp_path):
+    assert lb.main(["--models", "glove-6b-50d", "--out", str(tmp_path)]) == 0
+    payload = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert {r["task"] for r in payload["results"]} == {t.name for t in lb.default_tasks()}
+    assert "GloVe 6B-50d" in (tmp_path / "leaderboard.md").read_text()
+    # GloVe 6B-50d's WordSim-353 Spearman is about 0.50 (ASSETS.md); nearly all pairs are covered
+    ws = next(r for r in payload["results"] if r["task"] == "WordSim-353")
+    assert 0.4 < ws["score"] < 0.6
