@@ -27,6 +27,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.contextual`: token vectors by layer, pooling, anisotropy;
 - :mod:`companion.decoding`: greedy, temperature, top-k and nucleus decoding; training compute;
 - :mod:`companion.leaderboard`: an offline mini-MTEB, ``evaluate(model, tasks)`` and ``python -m companion.leaderboard``;
+- :mod:`companion.scale`: training compute and memory, data-parallel training with ``torch.distributed``;
 - :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;
 - :mod:`companion.assets`: where each model and data set lies, checksums, licences;
 - :mod:`companion.cache`: the one cache of derived artifacts;

@@ -76,7 +76,7 @@ from .vectors import KeyedVectors
 
 __all__ = [
     "EmbeddingModel", "Task", "TASK_FAMILIES", "ndcg_at_k", "mean_reciprocal_rank", "relevant_ranks",
-    "static_model", "default_tasks", "evaluate", "leaderboard", "available_models", "load_model", "run_models", "main",
+    "static_model", "default_tasks", "news_retrieval_pairs", "evaluate", "leaderboard", "available_models", "load_model", "run_models", "main",
 ]
 
 #: The task families, in the order the leaderboard shows them.
@@ -104,6 +104,7 @@ class EmbeddingModel:
     words: KeyedVectors | None = None
     word_tasks: bool = True
     kind: str = ""
+    n_parameters: int = 0
     seconds_encoding: float = field(default=0.0, repr=False)
     texts_encoded: int = field(default=0, repr=False)
 
@@ -173,7 +174,7 @@ def static_model(name: str, kv: KeyedVectors, kind: str = "static word vectors")
     def encode(texts):
         return average_word_vectors([tokenize(t) for t in texts], kv)
 
-    return EmbeddingModel(name, kv.vector_size, encode, words=kv, kind=kind)
+    return EmbeddingModel(name, kv.vector_size, encode, words=kv, kind=kind, n_parameters=int(kv.vectors.size))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -403,12 +404,26 @@ def default_tasks(size: str = "small", max_words: int = 100) -> list[Task]:
     clusters = clusters.sort_values("article_id")
     tasks.append(_clustering_task("News articles by outlet", [_first_words(t, max_words) for t in clusters["text"]],
                                   clusters["outlet"].to_numpy()))
-    retrieval = news[news["title"].str.strip() != ""]
-    if s["retrieval"]:
-        retrieval = retrieval.sample(n=s["retrieval"], random_state=1).sort_values("article_id")
-    tasks.append(_retrieval_task("News title -> article", retrieval["title"].tolist(),
-                                 [_first_words(t, max_words) for t in retrieval["text"]]))
+    titles, texts = news_retrieval_pairs(s["retrieval"], max_words)
+    tasks.append(_retrieval_task("News title -> article", titles, texts))
     return tasks
+
+
+def news_retrieval_pairs(n: int | None = 300, max_words: int = 100) -> tuple[list[str], list[str]]:
+    """The retrieval task's data: ``n`` news titles (queries) and the first ``max_words`` words of their articles.
+
+    Articles of at least 50 words with a title, sampled with a fixed seed
+    (``n=None``: all of them); query ``i`` is answered by document ``i``.
+    """
+    from .datasets import news_articles
+
+    news = news_articles()
+    news = news[(news["text"].str.split().str.len() >= 50) & (news["title"].str.strip() != "")].sort_values("article_id")
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(news):
+            raise ValueError(f"n must be an integer in [1, {len(news)}] or None, got {n!r}")
+        news = news.sample(n=n, random_state=1).sort_values("article_id")
+    return news["title"].tolist(), [_first_words(t, max_words) for t in news["text"]]
 
 
 # --------------------------------------------------------------------------- running
@@ -476,7 +491,7 @@ def _tfidf_model() -> EmbeddingModel:
     vectorizer.fit(news_articles()["text"].tolist())
     dim = len(vectorizer.vocabulary_)
     return EmbeddingModel("TF-IDF (news)", dim, lambda texts: vectorizer.transform(texts), word_tasks=False,
-                          kind="sparse bag of words")
+                          kind="sparse bag of words", n_parameters=dim)  # one idf weight per word
 
 
 def _ppmi_model() -> EmbeddingModel:
@@ -528,7 +543,7 @@ def _minilm_model() -> EmbeddingModel:
         return st.encode(texts, batch_size=64, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
 
     return EmbeddingModel("MiniLM-L6 (sentence-transformers)", st.get_sentence_embedding_dimension(), encode,
-                          kind="contextual sentence encoder")
+                          kind="contextual sentence encoder", n_parameters=sum(p.numel() for p in st.parameters()))
 
 
 def _gemma_model(max_tokens: int = 64, batch_size: int = 16) -> EmbeddingModel:
@@ -558,7 +573,7 @@ def _gemma_model(max_tokens: int = 64, batch_size: int = 16) -> EmbeddingModel:
         return result
 
     return EmbeddingModel("Gemma 3 270M (mean of last layer)", model.config.hidden_size, encode,
-                          kind="decoder LLM, mean-pooled")
+                          kind="decoder LLM, mean-pooled", n_parameters=sum(p.numel() for p in model.parameters()))
 
 
 _MODELS = {
@@ -585,20 +600,52 @@ def load_model(name: str) -> EmbeddingModel:
     return _MODELS[name]()
 
 
-def run_models(names: Sequence[str], tasks: Sequence[Task]) -> pd.DataFrame:
-    """Evaluate each named model (loaded one at a time, then released) on ``tasks``; all rows plus timing."""
+def _run_one(name: str, tasks: Sequence[Task]) -> pd.DataFrame:
     import gc
 
-    frames = []
+    model = load_model(name)
+    frame = evaluate(model, tasks)
+    frame["dim"] = model.dim
+    frame["kind"] = model.kind
+    frame["parameters"] = model.n_parameters
+    frame["texts_per_second"] = model.texts_encoded / model.seconds_encoding if model.seconds_encoding else np.nan
+    del model
+    gc.collect()
+    return frame
+
+
+def run_models(names: Sequence[str], tasks: Sequence[Task] | None = None, size: str = "small") -> pd.DataFrame:
+    """Evaluate each named model (loaded one at a time, then released); all rows, with dim, parameters and speed.
+
+    With ``tasks=None`` the models run on :func:`default_tasks` of ``size`` and
+    each model's rows are cached (``leaderboard/<model>-<size>-v1.pkl``), so a
+    second call, in the chapter or by the command, only reads them. The
+    ``texts_per_second`` column is the speed measured when the rows were computed.
+    """
+    from .cache import cached_pickle
+
+    if size not in ("small", "full"):
+        raise ValueError(f"unknown size {size!r}; valid sizes are: small, full")
+    names = list(names)
+    if not names:
+        raise ValueError(f"no models given; valid names are: {', '.join(_MODELS)}")
     for name in names:
-        model = load_model(name)
-        frame = evaluate(model, tasks)
-        frame["dim"] = model.dim
-        frame["kind"] = model.kind
-        frame["texts_per_second"] = model.texts_encoded / model.seconds_encoding if model.seconds_encoding else np.nan
-        frames.append(frame)
-        del model
-        gc.collect()
+        if name not in _MODELS:
+            raise ValueError(f"unknown model {name!r}; valid names are: {', '.join(_MODELS)}")
+    frames = []
+    shared_tasks = None
+    for name in names:
+        if tasks is not None:
+            frames.append(_run_one(name, tasks))
+            continue
+
+        def compute(name=name):
+            nonlocal shared_tasks
+            if shared_tasks is None:
+                shared_tasks = default_tasks(size)
+            return _run_one(name, shared_tasks)
+
+        frames.append(cached_pickle(f"leaderboard/{name}-{size}-v1.pkl", compute))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -611,10 +658,10 @@ def main(argv: list[str] | None = None) -> int:
     from .reproducibility import setup
 
     setup(seed=0)
-    results = run_models(args.models, default_tasks(args.size))
+    results = run_models(args.models, size=args.size)
     table = leaderboard(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    speed = results.groupby("model")[["dim", "texts_per_second"]].first()
+    speed = results.groupby("model")[["dim", "parameters", "texts_per_second"]].first()
     payload = {"size": args.size, "date": time.strftime("%Y-%m-%d"),
                "results": json.loads(results.to_json(orient="records")),
                "leaderboard": json.loads(table.reset_index().to_json(orient="records"))}

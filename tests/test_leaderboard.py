@@ -95,6 +95,10 @@ def test_unknown_names_list_the_valid_ones():
         lb.Task("x", "reranking", "MAP", lambda m: {"score": 0.0})
     with pytest.raises(ValueError, match="valid sizes"):
         lb.default_tasks("huge")
+    with pytest.raises(ValueError, match="valid names are"):
+        lb.run_models(["glove-6b-50d", "elmo"])
+    with pytest.raises(ValueError, match="no models"):
+        lb.run_models([])
 
 
 def test_each_task_type_on_toy_data_where_the_answer_is_known():
@@ -148,8 +152,9 @@ def test_leaderboard_averages_over_what_each_model_did():
 
 
 @pytest.mark.slow
-def test_command_writes_json_and_markdown(tmp_path):
+def test_command_writes_json_and_markdown(tmp_path, tmp_cache):
     assert lb.main(["--models", "glove-6b-50d", "--out", str(tmp_path)]) == 0
+    assert (tmp_cache / "leaderboard" / "glove-6b-50d-small-v1.pkl").is_file()  # a second run only reads it
     payload = json.loads((tmp_path / "leaderboard.json").read_text())
     assert {r["task"] for r in payload["results"]} == {t.name for t in lb.default_tasks()}
     assert "GloVe 6B-50d" in (tmp_path / "leaderboard.md").read_text()
