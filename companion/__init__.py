@@ -23,6 +23,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.word2vec`: skip-gram with negative sampling from scratch, beside gensim;
 - :mod:`companion.glove`: GloVe's weighted least squares with AdaGrad, from scratch;
 - :mod:`companion.subwords`: fastText character n-grams, BPE from scratch, BPE/WordPiece tokenizers;
+- :mod:`companion.elmo`: ELMo's biLM (an LSTM from scratch beside torch's), ScalarMix, layer-wise ELMo vectors;
 - :mod:`companion.attention`: attention, positional encodings and the Transformer block;
 - :mod:`companion.masked_lm`: BERT's masking and a small masked language model;
 - :mod:`companion.contextual`: token vectors by layer, pooling, anisotropy;
