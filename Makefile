@@ -14,7 +14,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := $(BIN)/python -m pytest
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install book test test-unit test-notebooks test-site test-browser lab profile bench execute data-card clean
+.PHONY: install book test test-unit test-notebooks test-site test-browser lab profile bench leaderboard execute data-card clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
@@ -62,6 +62,10 @@ profile: $(STAMP)
 # from-scratch trainers against their library twins (a benchmark, not a timed test)
 bench: $(STAMP)
 	$(BIN)/python -m companion.bench word2vec
+
+# every embedding model of the book on the offline mini-MTEB (reports/leaderboard.json and .md)
+leaderboard: $(STAMP)
+	$(BIN)/python -m companion.leaderboard
 
 execute: $(STAMP)
 	$(BIN)/python -m companion.profiling --write

@@ -37,6 +37,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.cache`: the one cache of derived artifacts;
 - :mod:`companion.offline`: the offline default and the hub opt-in;
 - :mod:`companion.reproducibility`: :func:`setup`;
+- :mod:`companion.cards`: ``python -m companion.cards`` writes the *Data and models* page;
 - :mod:`companion.profiling`: ``python -m companion.profiling`` times every chapter.
 
 Importing the package sets the Hugging Face offline variables (unless the

@@ -15,7 +15,9 @@ tensor names, same config, same tokenizer, and the norm weights that llama.cpp
 stores as ``1 + w`` shifted back to ``w``); the test suite checks the converted
 model against that loader.
 
-Explained in the chapter "Text generation" (Part IV).
+Explained in the chapter "The GPT family: decoders and the embedding matrix of an LLM"
+(``book/gpt-family.ipynb``); used again in Part IV (translation, question answering,
+summarization) and in ``book/choosing-a-model.ipynb``.
 
 Examples
 --------
