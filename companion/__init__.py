@@ -17,6 +17,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.translation`: translation matrices and Procrustes between embedding spaces, few-shot translation with Gemma, chrF from scratch;
 - :mod:`companion.retrieval`: BM25 (matches rank_bm25), TF-IDF and MiniLM cosine retrieval, reciprocal rank fusion, recall@k and MRR;
 - :mod:`companion.ner`: BIO tags and spans, entity-level F1 (checked against seqeval), the hand-labelled NER set, token features for probes;
+- :mod:`companion.summarization`: sentence splitting, lead/centroid/TextRank summaries, PageRank, ROUGE from scratch, TL;DR prompting;
 - :mod:`companion.bias`: WEAT with permutation p-values and the hard-debias projection;
 - :mod:`companion.alignment`: orthogonal Procrustes and word translation accuracy;
 - :mod:`companion.bench`: ``python -m companion.bench word2vec``;
