@@ -31,6 +31,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.masked_lm`: BERT's masking and a small masked language model;
 - :mod:`companion.contextual`: token vectors by layer, pooling, anisotropy;
 - :mod:`companion.decoding`: greedy, temperature, top-k and nucleus decoding; training compute;
+- :mod:`companion.finetuning`: frozen MiniLM embeddings vs top-layer, LoRA (from scratch and peft) and full fine-tuning;
 - :mod:`companion.leaderboard`: an offline mini-MTEB, ``evaluate(model, tasks)`` and ``python -m companion.leaderboard``;
 - :mod:`companion.scale`: training compute and memory, data-parallel training with ``torch.distributed``;
 - :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;
