@@ -8,9 +8,12 @@ from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWa
 
 from companion.decoding import (
     apply_temperature,
+    distinct_n,
     filtered_probabilities,
     generate,
+    generate_batch,
     greedy_token,
+    repetition_rate,
     sample_token,
     top_k_filter,
     top_p_filter,
@@ -155,3 +158,73 @@ def test_seeded_sampling_generation_is_repeatable(tiny_gpt):
     assert runs[0] == runs[1]
     with pytest.raises(ValueError, match="'beam'"):
         generate(model, tokenizer, "a dog", strategy="beam")
+
+
+# ---------------------------------------------------------------- batches, distinct-n, repetition
+
+
+def test_distinct_n_by_hand():
+    texts = ["the cat sat", "the cat the cat"]
+    # unigrams: the, cat, sat, the, cat, the, cat -> 7 in all, 3 different
+    assert distinct_n(texts, 1) == pytest.approx(3 / 7)
+    # bigrams: (the cat) (cat sat) | (the cat) (cat the) (the cat) -> 5 in all, 3 different
+    assert distinct_n(texts, 2) == pytest.approx(3 / 5)
+    # n-grams do not cross texts: "sat the" is not a bigram
+    assert distinct_n(["a b", "c d"], 2) == 1.0
+    assert distinct_n(["a a a a"], 1) == pytest.approx(1 / 4)
+
+
+def test_repetition_rate_by_hand():
+    # "a b a b a": bigrams ab ba ab ba -> 2 of 4 repeat an earlier one
+    assert repetition_rate(["a b a b a"], 2) == pytest.approx(0.5)
+    assert repetition_rate(["a b c d"], 2) == 0.0
+    # mean over texts; the text without a 4-gram is skipped
+    assert repetition_rate(["a b a b a", "a b c d", "x"], 2) == pytest.approx((0.5 + 0.0) / 2)
+    with pytest.raises(ValueError, match="no text contains a 5-gram"):
+        repetition_rate(["a b"], 5)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: distinct_n(["a b"], 0), "got 0"),
+        (lambda: distinct_n("a b", 1), "list of strings"),
+        (lambda: distinct_n(["a"], 2), "no 2-gram"),
+        (lambda: repetition_rate(["a b"], -1), "got -1"),
+    ],
+)
+def test_diversity_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_batched_greedy_matches_one_prompt_at_a_time(tiny_gpt):
+    tokenizer, model = tiny_gpt
+    prompts = ["the cat sat on", "a dog", "the mat"]  # different lengths: left padding matters
+    batched = generate_batch(model, tokenizer, prompts, max_new_tokens=8)
+    single = [generate(model, tokenizer, p, max_new_tokens=8) for p in prompts]
+    assert batched == single
+
+
+def test_batched_sampling_is_repeatable(tiny_gpt):
+    tokenizer, model = tiny_gpt
+    prompts = ["the cat", "a dog ran"]
+    first = generate_batch(model, tokenizer, prompts, 10, "sample", top_k=3, seed=5)
+    assert first == generate_batch(model, tokenizer, prompts, 10, "sample", top_k=3, seed=5)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m, t: generate(m, t, "", 5), "non-empty"),
+        (lambda m, t: generate_batch(m, t, ["a dog", ""], 5), "non-empty"),
+        (lambda m, t: generate(m, t, "a dog", 63), "exceeds the model's 64 positions"),
+        (lambda m, t: generate_batch(m, t, ["a dog"], 5, "nucleus"), "'nucleus'"),
+        (lambda m, t: generate_batch(m, t, ["a dog"], 5, "sample", top_k=0), "got 0"),
+        (lambda m, t: generate_batch(m, t, ["a dog"], 0), "got 0"),
+    ],
+)
+def test_generation_bad_input(tiny_gpt, call, message):
+    tokenizer, model = tiny_gpt
+    with pytest.raises(ValueError, match=message):
+        call(model, tokenizer)
