@@ -16,9 +16,10 @@ Three pieces, each small enough to read:
   ``world_size`` processes that each see a shard of every batch and average
   their gradients with ``torch.distributed`` (gloo backend, on this machine's
   loopback interface) through ``DistributedDataParallel``. With equal shards
-  the averaged gradient is the full batch's gradient, so 2 processes reach the
-  same weights as 1, up to the order of floating-point sums (the test suite
-  checks it).
+  the averaged gradient is the full batch's gradient: 2 processes reach the
+  weights of 1 process that accumulates the gradients of the same 2 shards,
+  bit for bit, and those of a plain full-batch run up to the order of
+  floating-point sums (the test suite checks both).
 
 Explained in the chapter "Pre-training, transfer learning and scale"
 (``book/pretraining-at-scale.ipynb``).
@@ -120,13 +121,18 @@ def _train(rank: int, world_size: int, X: torch.Tensor, y: torch.Tensor, config:
     loss_fn = nn.CrossEntropyLoss()
     losses = []
     start = time.perf_counter()
+    m = config["accumulation_steps"]
     for batch in _batches(len(X), config["batch_size"], config["epochs"], config["seed"]):
-        shard = torch.from_numpy(batch[rank::world_size])  # this process's equal share of the global batch
+        shard = batch[rank::world_size]  # this process's equal share of the global batch
         optimizer.zero_grad()
-        loss = loss_fn(model(X[shard]), y[shard])
-        loss.backward()  # with DDP: gradients are all-reduced (averaged) across processes here
+        loss = torch.zeros(())
+        for j in range(m):  # gradient accumulation over m equal micro-batches of the shard
+            micro = torch.from_numpy(shard[j::m])
+            part = loss_fn(model(X[micro]), y[micro]) / m
+            part.backward()  # with DDP: gradients are all-reduced (averaged) across processes here
+            loss += part.detach()
         optimizer.step()
-        losses.append(loss.detach())
+        losses.append(loss)
     seconds = time.perf_counter() - start
     local = torch.stack(losses)
     if world_size > 1:  # the global batch's loss is the mean of the equal shards' losses
@@ -154,7 +160,8 @@ def _worker(rank: int, world_size: int, port: int, X, y, config: dict, out_dir: 
 
 
 def train_data_parallel(X, y, world_size: int = 2, hidden: int = 256, epochs: int = 3, batch_size: int = 64,
-                        lr: float = 0.05, seed: int = 0, threads_per_process: int = 1) -> DataParallelResult:
+                        lr: float = 0.05, seed: int = 0, threads_per_process: int = 1,
+                        accumulation_steps: int = 1) -> DataParallelResult:
     """Train :func:`make_classifier` on ``(X, y)`` with ``world_size`` data-parallel processes.
 
     ``world_size=1`` trains in this process, with no ``torch.distributed`` at
@@ -164,23 +171,33 @@ def train_data_parallel(X, y, world_size: int = 2, hidden: int = 256, epochs: in
     global batch; rank 0's result is returned. ``batch_size`` must be divisible
     by ``world_size`` so the shards are equal and the averaged gradient is the
     global batch's.
+
+    ``accumulation_steps=m`` splits each process's shard again into ``m`` equal
+    micro-batches whose gradients are accumulated before the step. One process
+    with ``accumulation_steps=2`` therefore computes the gradients of exactly
+    the two shards that two processes compute, and adds them in the same way:
+    halving is exact in floating point and a sum of two numbers does not depend
+    on their order, so that run and the two-process run agree bit for bit
+    (the test suite checks it). A plain one-process run sums the whole batch in
+    one pass, in another order, and agrees only up to rounding.
     """
-    X = torch.as_tensor(np.asarray(X), dtype=torch.float32)
-    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    X = torch.tensor(np.asarray(X), dtype=torch.float32)
+    y = torch.tensor(np.asarray(y), dtype=torch.long)
     if X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X must be a non-empty 2-D array (examples x features), got shape {tuple(X.shape)}")
     if y.shape != (len(X),):
         raise ValueError(f"y must have one label per row of X ({len(X)}), got shape {tuple(y.shape)}")
     for name, value in {"world_size": world_size, "hidden": hidden, "epochs": epochs, "batch_size": batch_size,
-                        "threads_per_process": threads_per_process}.items():
+                        "threads_per_process": threads_per_process, "accumulation_steps": accumulation_steps}.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if batch_size % world_size:
-        raise ValueError(f"batch_size ({batch_size}) must be divisible by world_size ({world_size}) for equal shards")
+    if batch_size % (world_size * accumulation_steps):
+        raise ValueError(f"batch_size ({batch_size}) must be divisible by world_size ({world_size}) x "
+                         f"accumulation_steps ({accumulation_steps}) for equal shards")
     if batch_size > len(X):
         raise ValueError(f"batch_size ({batch_size}) is larger than the data ({len(X)} examples)")
     config = {"hidden": hidden, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-              "threads_per_process": threads_per_process}
+              "threads_per_process": threads_per_process, "accumulation_steps": accumulation_steps}
     if world_size == 1:
         threads = torch.get_num_threads()
         try:
