@@ -35,6 +35,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.finetuning`: frozen MiniLM embeddings vs top-layer, LoRA (from scratch and peft) and full fine-tuning;
 - :mod:`companion.leaderboard`: an offline mini-MTEB, ``evaluate(model, tasks)`` and ``python -m companion.leaderboard``;
 - :mod:`companion.scale`: training compute and memory, data-parallel training with ``torch.distributed``;
+- :mod:`companion.text_to_text`: T5's span corruption, task prefixes and a small text-to-text model trained from scratch;
 - :mod:`companion.models`: GloVe, MiniLM and spaCy loaders; :mod:`companion.gemma`: Gemma 3 270M;
 - :mod:`companion.assets`: where each model and data set lies, checksums, licences;
 - :mod:`companion.cache`: the one cache of derived artifacts;
