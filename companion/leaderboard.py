@@ -551,16 +551,9 @@ def _gemma_model(max_tokens: int = 64, batch_size: int = 16) -> EmbeddingModel:
 
     from .gemma import load_gemma
 
-    tokenizer, model = load_gemma()
-    model.eval()
+    tokenizer, model = load_gemma()  # "mixed": float32 layers, bf16 embedding table (fast on CPUs)
     tokenizer.padding_side = "right"
-    # bf16 matrix products are slow on CPUs without bf16 instructions: run the transformer
-    # layers in float32 (about 0.4 GB) and keep the 262,144 x 640 embedding table in bf16
     body = model.model
-    for name, child in body.named_children():
-        if name != "embed_tokens":
-            child.float()
-    body.embed_tokens.register_forward_hook(lambda module, inputs, output: output.float())
 
     def encode(texts):
         out = []

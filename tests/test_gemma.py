@@ -125,45 +125,58 @@ def reference_logits(converted, reference):
         return {prompt: reference(**tokenizer(prompt, return_tensors="pt")).logits[0] for prompt in PROMPTS}
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["float32", "bfloat16"])
-def test_logits_and_next_tokens_match_transformers_gguf_load(checkpoint, converted, reference_logits, dtype):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "mixed"])
+def test_logits_and_next_tokens_match_transformers_gguf_load(checkpoint, converted, reference_logits, precision):
     """Same greedy next token on every prompt, and nearly the same logits.
 
     The converted weights are the reference's rounded to bf16 (relative error at
     most 2**-9 = 0.2 %, see the test above). Loaded in float32 that rounding is
     the only difference: the logits measured correlate at > 0.99999 with a
     largest gap of ~0.2 (logit std ~5); we require > 0.9999 and the same top-1
-    token at every position. In bfloat16 the arithmetic is rounded too (that is
-    how readers run it): measured > 0.9999 with gaps up to ~0.7, so we require
-    the same next token and a correlation > 0.999. A real bug (an unshifted
-    norm, a permuted head) drops the correlation far below either.
+    token at every position. In bfloat16 the arithmetic is rounded too: measured
+    > 0.9999 with gaps up to ~0.7, so we require the same next token and a
+    correlation > 0.999. "mixed" (the default: float32 layers, bf16 output layer)
+    must meet the float32 bar. A real bug (an unshifted norm, a permuted head,
+    a missing dtype cast) drops the correlation far below either.
     """
-    tokenizer, model = converted
-    if dtype != torch.bfloat16:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype, local_files_only=True).eval()
+    tokenizer, model = converted if precision == "mixed" else gemma.load_gemma(precision)
     for prompt, theirs in reference_logits.items():
         with torch.no_grad():
             ours = model(**tokenizer(prompt, return_tensors="pt")).logits[0].float()
         assert ours[-1].argmax() == theirs[-1].argmax(), prompt  # the greedy next token
         correlation = torch.corrcoef(torch.stack([ours[-1], theirs[-1]]))[0, 1].item()
-        if dtype == torch.float32:
+        if precision == "bfloat16":
+            assert correlation > 0.999, (prompt, correlation)
+        else:
             assert torch.equal(ours.argmax(-1), theirs.argmax(-1)), prompt
             assert correlation > 0.9999, (prompt, correlation)
-        else:
-            assert correlation > 0.999, (prompt, correlation)
+
+
+def test_mixed_precision_keeps_one_bf16_table_and_float32_layers(converted):
+    _, model = converted
+    table = model.get_input_embeddings().weight
+    assert table.dtype == torch.bfloat16
+    assert model.get_output_embeddings().weight is table  # still tied, not a float32 copy
+    others = {name: p.dtype for name, p in model.named_parameters() if p is not table}
+    assert others and set(others.values()) == {torch.float32}, others
+
+
+def test_unknown_precision_is_refused_with_the_valid_values():
+    with pytest.raises(ValueError, match=r"'fp16'.*'mixed', 'bfloat16', 'float32'"):
+        gemma.load_gemma("fp16")
 
 
 # --------------------------------------------------------------------------- memory on Binder (2 GB)
 
 
-def test_load_and_generate_fit_in_binder_memory(checkpoint):
+@pytest.mark.parametrize("precision, limit_gib", [("mixed", 1.6), ("bfloat16", 1.5)])
+def test_load_and_generate_fit_in_binder_memory(checkpoint, precision, limit_gib):
+    """A chapter that uses Gemma must leave room under Binder's 2 GB for its own data."""
     peak, stdout = _peak_rss(
-        """
+        f"""
         import torch
         from companion.gemma import load_gemma
-        tokenizer, model = load_gemma()
+        tokenizer, model = load_gemma({precision!r})
         inputs = tokenizer("The capital of France is", return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**inputs, max_new_tokens=20, min_new_tokens=20, do_sample=False)
@@ -171,8 +184,8 @@ def test_load_and_generate_fit_in_binder_memory(checkpoint):
         """
     )
     assert stdout.split()[0] == "20"
-    print(f"load_gemma + 20 greedy tokens: peak RSS {peak / GIB:.2f} GiB")
-    assert peak < 1.5 * GIB, f"load_gemma + 20 greedy tokens peaked at {peak / GIB:.2f} GiB (limit 1.5 GiB)"
+    print(f"load_gemma({precision!r}) + 20 greedy tokens: peak RSS {peak / GIB:.2f} GiB")
+    assert peak < limit_gib * GIB, f"{precision}: peaked at {peak / GIB:.2f} GiB (limit {limit_gib} GiB)"
 
 
 def test_conversion_fits_in_binder_memory(tmp_path):
