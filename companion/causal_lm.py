@@ -22,8 +22,8 @@ Lengths. A model has at most ``n_positions`` (GPT-2) or ``max_position_embedding
 than that rather than silently truncating it (cut long texts with :func:`text_passages`).
 
 Explained in the chapter "The GPT family: decoders and the embedding matrix of an LLM"
-(``book/gpt-family.ipynb``); perplexity across tokenizers is for the planned chapter
-"Text generation" (Part IV).
+(``book/gpt-family.ipynb``); bits per character across tokenizers is in the chapter
+"Text generation" (``book/text-generation.ipynb``).
 
 Examples
 --------

@@ -22,7 +22,8 @@ The filters agree with transformers' ``TemperatureLogitsWarper``,
 
 Explained in the chapter "The GPT family: decoders and the embedding matrix of an LLM"
 (``book/gpt-family.ipynb``); :func:`generate_batch`, :func:`distinct_n` and
-:func:`repetition_rate` are for the planned chapter "Text generation" (Part IV).
+:func:`repetition_rate` are used to compare decoding strategies in the chapter "Text generation"
+(``book/text-generation.ipynb``).
 
 Examples
 --------
@@ -254,8 +255,9 @@ def generate_batch(
     would see alone. A row that reaches the end-of-sequence token stops (its later
     tokens are discarded). Sampling draws all rows from one generator seeded with
     ``seed``: the draws of a row depend on the whole batch, so a batched sample is
-    repeatable but differs from the same prompt's :func:`generate` sample. Same errors
-    as :func:`generate`.
+    repeatable but differs from the same prompt's :func:`generate` sample. Only the last
+    position's logits are computed (``logits_to_keep=1``), so a long prompt does not pay
+    for a full vocabulary of logits at every position. Same errors as :func:`generate`.
     """
     if isinstance(prompts, str) or not prompts or not all(isinstance(p, str) and p for p in prompts):
         raise ValueError(f"prompts must be a non-empty list of non-empty strings, got {prompts!r}")
@@ -272,7 +274,10 @@ def generate_batch(
     past = None
     step_input = input_ids
     for _ in range(max_new_tokens):
-        output = model(input_ids=step_input, attention_mask=attention, position_ids=positions, cache=past, use_cache=True)
+        # logits_to_keep=1: only the last position's logits are used, so the model computes only
+        # those (on the prompt step a 262,144-token vocabulary would cost prompt length x that).
+        output = model(input_ids=step_input, attention_mask=attention, position_ids=positions, cache=past,
+                       use_cache=True, logits_to_keep=1)
         past = output.past_key_values
         logits = output.logits[:, -1]
         if strategy == "greedy":

@@ -17,7 +17,7 @@ model against that loader.
 
 Explained in the chapter "The GPT family: decoders and the embedding matrix of an LLM"
 (``book/gpt-family.ipynb``); used again in Part IV (translation, question answering,
-summarization) and in ``book/choosing-a-model.ipynb``.
+summarization, text generation) and in ``book/choosing-a-model.ipynb``.
 
 Examples
 --------
