@@ -77,6 +77,10 @@ __all__ = [
     "frozen_features",
     "predict_logits",
     "DEFAULT_CONFIGS",
+    "LR_GRID",
+    "VALIDATION_SIZE",
+    "CACHE_VERSION",
+    "validation_subset",
     "build_model",
     "trainable_parameters",
     "expected_trainable_parameters",
@@ -129,14 +133,40 @@ class FineTuneConfig:
             raise ValueError(f"top_layers must be at most {MINILM_LAYERS} (MiniLM's layers), got {self.top_layers!r}")
 
 
-#: The chapter's settings of each method (the body's learning rate differs: LoRA's small
-#: matrices start at zero and need larger steps, the full model's pretrained weights smaller ones).
+#: The chapter's settings of each method. Every trained method gets the same budget: 3 epochs
+#: over the same training snippets (39 optimizer steps of 16), AdamW, head learning rate 1e-3.
+#: Only the body's learning rate differs, chosen per method from a grid by accuracy on
+#: :data:`VALIDATION_SIZE` validation snippets of the training split (disjoint from the training
+#: and the test subsets; :func:`validation_subset`), never on the test snippets:
+#: top {1e-4, 3e-4, 1e-3} -> 3e-4; LoRA {1e-3, 3e-3, 5e-3} -> 3e-3; full {3e-5, 1e-4, 3e-4} -> 1e-4.
+#: LoRA's small matrices start at zero and need larger steps, the full model's pretrained weights
+#: smaller ones. The frozen method's ``C`` is chosen by cross-validation on the training snippets.
 DEFAULT_CONFIGS = {
     "frozen": FineTuneConfig("frozen"),
-    "top": FineTuneConfig("top", lr=2e-4),
-    "lora": FineTuneConfig("lora", lr=1e-3, epochs=1),
-    "full": FineTuneConfig("full", lr=1e-4, epochs=1),
+    "top": FineTuneConfig("top", lr=3e-4, epochs=3),
+    "lora": FineTuneConfig("lora", lr=3e-3, epochs=3),
+    "full": FineTuneConfig("full", lr=1e-4, epochs=3),
 }
+#: Learning rates tried for each trained method in the validation sweep behind :data:`DEFAULT_CONFIGS`.
+LR_GRID = {"top": (1e-4, 3e-4, 1e-3), "lora": (1e-3, 3e-3, 5e-3), "full": (3e-5, 1e-4, 3e-4)}
+#: Validation snippets of the learning-rate sweep.
+VALIDATION_SIZE = 300
+#: Version of the cached training runs (v2: equal 3-epoch budgets, learning rates from the sweep).
+CACHE_VERSION = "v2"
+
+
+def validation_subset(train_frame, size: int = VALIDATION_SIZE, seed: int = 123):
+    """``size`` rows of the training split outside :func:`fixed_subset` ``(train_frame, TRAIN_SIZE)``, index reset.
+
+    The learning rates of :data:`DEFAULT_CONFIGS` were chosen on these rows (grid
+    :data:`LR_GRID`), so neither the training nor the test snippets chose them.
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(train_frame) - TRAIN_SIZE:
+        raise ValueError(f"size must be an integer from 1 to {len(train_frame) - TRAIN_SIZE:,}, got {size!r}")
+    used = np.sort(np.random.default_rng(0).choice(len(train_frame), size=TRAIN_SIZE, replace=False))
+    rest = np.setdiff1d(np.arange(len(train_frame)), used)
+    rows = np.sort(np.random.default_rng(seed).choice(rest, size=size, replace=False))
+    return train_frame.iloc[rows].reset_index(drop=True)
 
 
 def _torch():
@@ -583,7 +613,7 @@ def train_method(method: str, train_texts, train_labels, test_texts, *, config: 
     probability of *fresh*), ``loss_history``, ``trainable`` (parameter count),
     ``seconds`` and ``cpu_seconds`` (training only), ``peak_extra_mib``. The
     result (and the trained weights, ``weights.pt``) is cached under
-    ``<cache_prefix>/<method>-<hash of data and config>-v1``; the measured times and
+    ``<cache_prefix>/<method>-<hash of data and config>-<CACHE_VERSION>``; the measured times and
     memory are those of the run that trained it.
     """
     if method not in METHODS:
@@ -597,7 +627,7 @@ def train_method(method: str, train_texts, train_labels, test_texts, *, config: 
     from .cache import cached_dir
 
     key = _fingerprint(train_texts, y.tolist(), test_texts, sorted(asdict(config).items()))
-    name = f"{cache_prefix}/{method}-n{len(train_texts)}-{key}-v1"
+    name = f"{cache_prefix}/{method}-n{len(train_texts)}-{key}-{CACHE_VERSION}"
 
     def build(tmp_path):
         result, weights = _train(method, train_texts, y, test_texts, config, encoder_pair, lower_states)

@@ -250,7 +250,7 @@ def test_train_method_caches_its_result(tmp_cache, monkeypatch, method):
     assert first["predictions"].shape == (10,) and set(first["predictions"].tolist()) <= {0, 1}
     assert first["loss_history"][-1] < first["loss_history"][0]
     assert first["seconds"] > 0 and first["peak_extra_mib"] >= 0
-    assert len(list((tmp_cache / "toy").glob(f"{method}-n24-*-v1/weights.pt"))) == 1
+    assert len(list((tmp_cache / "toy").glob(f"{method}-n24-*-{ft.CACHE_VERSION}/weights.pt"))) == 1
 
     def fail(*args, **kwargs):
         raise AssertionError("trained again instead of loading the cache")
@@ -342,3 +342,21 @@ def test_empty_or_wrong_texts_are_rejected():
         build_model(_tiny_encoder(), FineTuneConfig("frozen"))
     with pytest.raises(ValueError, match="n_layers must be an integer from 0 to 2"):
         lower_layer_states(_tiny_encoder(), [[1, 2]], 3)
+
+
+def test_validation_subset_is_disjoint_from_the_training_subset():
+    frame = pd.DataFrame({"text": [f"snippet {i}" for i in range(1000)], "label": [i % 2 for i in range(1000)]})
+    train = ft.fixed_subset(frame, ft.TRAIN_SIZE)
+    val = ft.validation_subset(frame, 300)
+    assert len(val) == 300 and val["text"].is_unique
+    assert not set(val["text"]) & set(train["text"])
+    assert val.equals(ft.validation_subset(frame, 300))  # fixed seed
+    with pytest.raises(ValueError, match="size must be an integer from 1 to 800"):
+        ft.validation_subset(frame, 801)
+
+
+def test_default_configs_give_every_trained_method_the_same_budget():
+    trained = [ft.DEFAULT_CONFIGS[m] for m in ("top", "lora", "full")]
+    assert len({(c.epochs, c.batch_size, c.head_lr, c.max_length, c.seed) for c in trained}) == 1
+    for config in trained:
+        assert config.lr in ft.LR_GRID[config.method]

@@ -154,10 +154,38 @@ def test_leaderboard_averages_over_what_each_model_did():
 @pytest.mark.slow
 def test_command_writes_json_and_markdown(tmp_path, tmp_cache):
     assert lb.main(["--models", "glove-6b-50d", "--out", str(tmp_path)]) == 0
-    assert (tmp_cache / "leaderboard" / "glove-6b-50d-small-v1.pkl").is_file()  # a second run only reads it
+    assert (tmp_cache / "leaderboard" / f"glove-6b-50d-small-{lb.CACHE_VERSION}.pkl").is_file()  # a second run only reads it
     payload = json.loads((tmp_path / "leaderboard.json").read_text())
     assert {r["task"] for r in payload["results"]} == {t.name for t in lb.default_tasks()}
     assert "GloVe 6B-50d" in (tmp_path / "leaderboard.md").read_text()
     # GloVe 6B-50d's WordSim-353 Spearman is about 0.50 (ASSETS.md); nearly all pairs are covered
     ws = next(r for r in payload["results"] if r["task"] == "WordSim-353")
     assert 0.4 < ws["score"] < 0.6
+
+
+def test_majority_baseline_by_hand_and_bad_input():
+    # 3 of 4 are "d": accuracy 0.75; F1 of "d" = 2 * 0.75 * 1 / 1.75 = 6/7, of "r" = 0
+    result = lb.majority_baseline(["d", "r", "d", "d"])
+    assert result["majority"] == "d" and result["accuracy"] == 0.75
+    assert result["macro_f1"] == pytest.approx(3 / 7, abs=1e-4)
+    with pytest.raises(ValueError, match="two classes"):
+        lb.majority_baseline(["d", "d"])
+    with pytest.raises(ValueError, match="non-empty"):
+        lb.majority_baseline([])
+
+
+def test_imbalanced_task_is_not_won_by_predicting_the_majority():
+    # 2-d points: class 1 (a quarter of the points) lies along the second axis, class 0 along the first
+    rng = np.random.default_rng(0)
+    n0, n1 = 30, 10
+    X = np.vstack([np.c_[1 + 0.1 * rng.standard_normal(n0), 0.1 * rng.standard_normal(n0)],
+                   np.c_[0.1 * rng.standard_normal(n1), 1 + 0.1 * rng.standard_normal(n1)]])
+    y = np.array([0] * n0 + [1] * n1)
+    texts = [str(i) for i in range(len(y))]
+    model = lb.EmbeddingModel("toy", 2, lambda t: X[[int(s) for s in t]])
+    result = lb._cv_classification_task("toy", texts, y).run(model)
+    assert result["majority_accuracy"] == 0.75 and result["majority_macro_f1"] == pytest.approx(3 / 7, abs=1e-4)
+    assert result["score"] > 0.9 and result["C_median"] in lb.C_GRID  # separable: macro-F1 near 1
+    # a model that gives every text the same vector can only do as well as one class
+    flat = lb.EmbeddingModel("flat", 2, lambda t: np.ones((len(t), 2)))
+    assert lb._cv_classification_task("toy", texts, y).run(flat)["score"] < 0.5
