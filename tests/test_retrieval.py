@@ -221,6 +221,9 @@ def test_questions_are_answerable_from_their_passage():
     for row in questions.itertuples():
         passage = normalize_answer(passages[row.article_id])
         assert any(normalize_answer(a) in passage for a in row.answers), (row.question_id, row.answer)
+        for other in row.also_answers:  # a second answering article must hold an accepted answer too
+            text = normalize_answer(passages[other])
+            assert any(normalize_answer(a) in text for a in row.answers), (row.question_id, other)
 
 
 def test_article_passages():
