@@ -77,3 +77,10 @@ def test_readme_shows_the_latest_benchmark():
     table = (ROOT / "reports" / "bench-word2vec.md").read_text().strip()
     block = readme.split("<!-- bench:start -->")[1].split("<!-- bench:end -->")[0].strip()
     assert block == table, "copy reports/bench-word2vec.md into the README's bench block"
+
+
+def test_readme_shows_the_latest_leaderboard():
+    readme = (ROOT / "README.md").read_text()
+    table = (ROOT / "reports" / "leaderboard.md").read_text().strip()
+    block = readme.split("<!-- leaderboard:start -->")[1].split("<!-- leaderboard:end -->")[0].strip()
+    assert block == table, "copy reports/leaderboard.md into the README's leaderboard block"

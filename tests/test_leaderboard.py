@@ -163,6 +163,26 @@ def test_command_writes_json_and_markdown(tmp_path, tmp_cache):
     assert 0.4 < ws["score"] < 0.6
 
 
+def test_command_all_runs_the_slow_models_too(monkeypatch, tmp_path):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_models(names, tasks=None, size="small"):
+        seen.extend(names)
+        raise Stop  # the models themselves are not run: only which ones the command asks for
+
+    monkeypatch.setattr(lb, "run_models", fake_run_models)
+    with pytest.raises(Stop):
+        lb.main(["--out", str(tmp_path)])
+    assert seen == lb.available_models() and not set(seen) & set(lb.SLOW_MODELS)
+    seen.clear()
+    with pytest.raises(Stop):
+        lb.main(["--all", "--out", str(tmp_path)])
+    assert seen == lb.available_models(include_slow=True) and set(lb.SLOW_MODELS) <= set(seen)
+
+
 def test_majority_baseline_by_hand_and_bad_input():
     # 3 of 4 are "d": accuracy 0.75; F1 of "d" = 2 * 0.75 * 1 / 1.75 = 6/7, of "r" = 0
     result = lb.majority_baseline(["d", "r", "d", "d"])
