@@ -63,7 +63,6 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -73,6 +72,7 @@ import torch
 from torch import nn
 
 from .contextual import check_layer
+from .reproducibility import torch_threads
 from .text import Vocabulary, tokenize
 
 __all__ = [
@@ -94,17 +94,6 @@ __all__ = [
 
 #: Longest sentence (in tokens) that :func:`elmo_vectors` accepts unless told to truncate.
 MAX_LENGTH = 128
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread (small models gain nothing from two, and results then do not depend on the core count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 # --------------------------------------------------------------------------- the LSTM, from scratch
@@ -374,7 +363,7 @@ def train_bilm(model: BiLM, train_blocks: torch.Tensor, held_blocks: torch.Tenso
         history["forward_perplexity"].append(ppl_f)
         history["backward_perplexity"].append(ppl_b)
 
-    with _one_thread():
+    with torch_threads(1):
         _train_steps(model, train_blocks, steps, batch_size, generator, optimizer, clip, eval_every, evaluate, history)
     model.eval()
     return history
@@ -593,7 +582,7 @@ def fit_scalar_mix_classifier(features, labels, epochs: int = 300, lr: float = 0
     optimizer = torch.optim.Adam([{"params": [linear.weight], "weight_decay": weight_decay},
                                   {"params": [linear.bias, *mix.parameters()], "weight_decay": 0.0}], lr=lr)
     z = (x - mean) / std
-    with _one_thread():
+    with torch_threads(1):
         for _ in range(epochs):
             loss = nn.functional.cross_entropy(linear(mix(z.transpose(0, 1))), y)
             optimizer.zero_grad()

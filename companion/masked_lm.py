@@ -56,6 +56,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .reproducibility import torch_threads
+
 __all__ = [
     "IGNORE_INDEX",
     "mask_tokens",
@@ -311,16 +313,9 @@ def small_news_bert(steps: int = 300, hidden_size: int = 128, num_layers: int = 
         model = BertForMaskedLM(small_bert_config(len(tokenizer), hidden_size, num_layers, max_length=block_size,
                                                    dropout=dropout))
         checkpoints = [0, steps // 3, 2 * steps // 3, steps]
-        # One thread: a model this small gains little from two (and on a busy machine two
-        # threads that wait for each other are many times slower), and the result then does
-        # not depend on how many threads the reader's machine offers.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with torch_threads(1):  # see torch_threads: small model, busy machines, same weights everywhere
             history = train_masked_lm(model, tokenizer, train_blocks, held_blocks, steps, batch_size=batch_size, lr=lr,
                                       probes=PROBE_SENTENCES, checkpoints=checkpoints)
-        finally:
-            torch.set_num_threads(threads)
         history.update(unigram_perplexity=_unigram_perplexity(train_blocks, held_blocks, tokenizer),
                        batch_size=batch_size, train_blocks=len(train_blocks), held_out_blocks=len(held_blocks),
                        train_articles=len(train_texts), held_out_articles=len(held_texts))

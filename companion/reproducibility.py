@@ -31,12 +31,13 @@ import logging
 import os
 import random
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 
 from .offline import block_network
 
-__all__ = ["setup", "FIGURE_STYLE"]
+__all__ = ["setup", "torch_threads", "FIGURE_STYLE"]
 
 #: The seaborn theme every figure of the book uses.
 FIGURE_STYLE = {"style": "whitegrid", "context": "notebook", "palette": "colorblind"}
@@ -86,6 +87,36 @@ def _fix_threads(threads: int) -> None:
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover
         pass
+
+
+@contextmanager
+def torch_threads(threads: int):
+    """Run the ``with`` block on ``threads`` torch threads, then restore the previous count.
+
+    The book's trainers of small models (ELMo, the small BERT, the tiny GPT, the
+    small T5) train on one thread: a model this small gains little from a second
+    one, two threads that wait for each other are many times slower on a busy
+    machine (two notebooks tested at once, say), and the trained weights then do
+    not depend on how many cores the reader's machine has.
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    import torch
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def setup(seed: int = 0, threads: int = 2, quiet: bool = True) -> None:

@@ -59,6 +59,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .reproducibility import torch_threads
+
 __all__ = [
     "TASKS",
     "LABEL_WORDS",
@@ -642,13 +644,9 @@ def news_rt_t5(steps: int = 400, batch_size: int = 32, lr: float = 2e-3, vocab_s
         pairs = sentiment_examples(reviews, tokenizer) + headline_examples(news_train, tokenizer)
         torch.manual_seed(seed)
         model = T5ForConditionalGeneration(small_t5_config(len(tokenizer), d_model, num_layers, num_heads, d_ff))
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
         cpu = time.process_time()
-        try:
+        with torch_threads(1):
             history = train_text_to_text(model, tokenizer, pairs, steps, batch_size=batch_size, lr=lr, seed=seed)
-        finally:
-            torch.set_num_threads(threads)
         history.update(training_cpu_seconds=time.process_time() - cpu, batch_size=batch_size, steps=steps, lr=lr,
                        pairs={task: sum(p[0].startswith(f"{task}:") for p in pairs) for task in TASKS},
                        held_out_articles=held_out_articles)

@@ -34,3 +34,20 @@ def test_setup_fixes_threads_and_quiets_progress_bars():
 def test_setup_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         setup(**kwargs)
+
+
+def test_torch_threads_restores_the_count_and_rejects_bad_values():
+    import torch
+
+    from companion.reproducibility import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("the count is restored even when the block fails")
+    assert torch.get_num_threads() == before
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be a positive integer"):
+            with torch_threads(bad):
+                pass
