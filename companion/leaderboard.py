@@ -84,7 +84,7 @@ from .vectors import KeyedVectors
 
 __all__ = [
     "EmbeddingModel", "Task", "TASK_FAMILIES", "ndcg_at_k", "mean_reciprocal_rank", "relevant_ranks",
-    "static_model", "majority_baseline", "C_GRID", "default_tasks", "news_retrieval_pairs", "SLOW_MODELS", "CACHE_VERSION", "evaluate", "leaderboard", "available_models", "load_model", "run_models", "main",
+    "static_model", "majority_baseline", "C_GRID", "default_tasks", "news_retrieval_pairs", "SLOW_MODELS", "CACHE_VERSION", "evaluate", "leaderboard", "available_models", "load_model", "run_models", "read_report", "main",
 ]
 
 #: The task families, in the order the leaderboard shows them.
@@ -749,6 +749,50 @@ def run_models(names: Sequence[str], tasks: Sequence[Task] | None = None, size: 
 
         frames.append(cached_pickle(f"leaderboard/{name}-{size}-{CACHE_VERSION}.pkl", compute))
     return pd.concat(frames, ignore_index=True)
+
+
+def read_report(path: str | Path | None = None, check_against: pd.DataFrame | None = None,
+                atol: float = 5e-4) -> pd.DataFrame:
+    """The result rows of a leaderboard written by the command (default ``reports/leaderboard.json``).
+
+    With ``check_against`` (rows of :func:`run_models`), every row there must be in
+    the file with a score equal within ``atol`` (half a unit of the third decimal):
+    the check that the file was computed on the same tasks and models. A stale or
+    partial file raises ``ValueError`` naming the first row that differs; run
+    ``make leaderboard`` (``python -m companion.leaderboard --all``) to refresh it.
+    Used by the chapter *Choosing an embedding model* for the rows too slow to
+    compute in it (:data:`SLOW_MODELS`).
+
+    >>> import json, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> rows = [{"model": "A", "task": "t", "score": 0.5}, {"model": "B", "task": "t", "score": 0.25}]
+    >>> _ = (folder / "leaderboard.json").write_text(json.dumps({"size": "small", "results": rows}))
+    >>> here = pd.DataFrame([{"model": "A", "task": "t", "score": 0.5002}])
+    >>> read_report(folder / "leaderboard.json", check_against=here)["model"].tolist()
+    ['A', 'B']
+    """
+    path = ROOT / "reports" / "leaderboard.json" if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no leaderboard report at {path}; write it with `make leaderboard`")
+    payload = json.loads(path.read_text())
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list) or not payload["results"]:
+        raise ValueError(f"{path} holds no result rows; write it with `make leaderboard`")
+    stored = pd.DataFrame(payload["results"])
+    missing_columns = {"model", "task", "score"} - set(stored.columns)
+    if missing_columns:
+        raise ValueError(f"{path} lacks the column(s) {sorted(missing_columns)}; write it with `make leaderboard`")
+    if check_against is not None:
+        file_scores = {(m, t): s for m, t, s in zip(stored["model"], stored["task"], stored["score"])}
+        for model, task, score in zip(check_against["model"], check_against["task"], check_against["score"]):
+            if (model, task) not in file_scores:
+                raise ValueError(f"{path} has no score for {model!r} on {task!r}; run `make leaderboard` again")
+            theirs = file_scores[(model, task)]
+            same = (pd.isna(score) and pd.isna(theirs)) or (
+                not pd.isna(score) and not pd.isna(theirs) and abs(float(score) - float(theirs)) <= atol)
+            if not same:
+                raise ValueError(f"{path} gives {model!r} on {task!r} the score {theirs}, computed here {score}: "
+                                 "the file comes from other tasks or models; run `make leaderboard` again")
+    return stored
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -183,6 +183,38 @@ def test_command_all_runs_the_slow_models_too(monkeypatch, tmp_path):
     assert seen == lb.available_models(include_slow=True) and set(lb.SLOW_MODELS) <= set(seen)
 
 
+def test_read_report_checks_the_file_against_fresh_rows(tmp_path):
+    import pandas as pd
+
+    rows = [{"model": "A", "task": "t1", "score": 0.5}, {"model": "A", "task": "t2", "score": None},
+            {"model": "Slow", "task": "t1", "score": 0.75}]
+    path = tmp_path / "leaderboard.json"
+    path.write_text(json.dumps({"size": "small", "results": rows}))
+    here = pd.DataFrame({"model": ["A", "A"], "task": ["t1", "t2"], "score": [0.5004, float("nan")]})
+    stored = lb.read_report(path, check_against=here)
+    assert stored.loc[stored["model"] == "Slow", "score"].item() == 0.75
+    # a score that moved by more than half a unit of the third decimal: a stale file
+    with pytest.raises(ValueError, match="'A' on 't1' the score 0.5, computed here 0.501"):
+        lb.read_report(path, check_against=here.assign(score=[0.501, float("nan")]))
+    # a task the model could not do in the file but can here
+    with pytest.raises(ValueError, match="'A' on 't2'"):
+        lb.read_report(path, check_against=here.assign(score=[0.5, 0.3]))
+    with pytest.raises(ValueError, match="no score for 'B'"):
+        lb.read_report(path, check_against=pd.DataFrame({"model": ["B"], "task": ["t1"], "score": [0.5]}))
+    with pytest.raises(FileNotFoundError, match="make leaderboard"):
+        lb.read_report(tmp_path / "missing.json")
+    path.write_text(json.dumps({"size": "small", "results": []}))
+    with pytest.raises(ValueError, match="no result rows"):
+        lb.read_report(path)
+
+
+def test_the_committed_report_holds_every_model_on_every_task():
+    stored = lb.read_report()  # reports/leaderboard.json, which the chapter reads
+    assert stored["model"].nunique() == len(lb.available_models(include_slow=True))
+    assert (stored.groupby("model")["task"].nunique() == stored["task"].nunique()).all()
+    assert "Gemma 3 270M (mean of last layer)" in set(stored["model"])  # the row the chapter takes from it
+
+
 def test_majority_baseline_by_hand_and_bad_input():
     # 3 of 4 are "d": accuracy 0.75; F1 of "d" = 2 * 0.75 * 1 / 1.75 = 6/7, of "r" = 0
     result = lb.majority_baseline(["d", "r", "d", "d"])
