@@ -161,9 +161,11 @@ def validation_subset(train_frame, size: int = VALIDATION_SIZE, seed: int = 123)
     The learning rates of :data:`DEFAULT_CONFIGS` were chosen on these rows (grid
     :data:`LR_GRID`), so neither the training nor the test snippets chose them.
     """
+    from .sentence_vectors import _sample_rows
+
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(train_frame) - TRAIN_SIZE:
         raise ValueError(f"size must be an integer from 1 to {len(train_frame) - TRAIN_SIZE:,}, got {size!r}")
-    used = np.sort(np.random.default_rng(0).choice(len(train_frame), size=TRAIN_SIZE, replace=False))
+    used = _sample_rows(len(train_frame), TRAIN_SIZE, seed=0)  # the rows of fixed_subset(train_frame, TRAIN_SIZE)
     rest = np.setdiff1d(np.arange(len(train_frame)), used)
     rows = np.sort(np.random.default_rng(seed).choice(rest, size=size, replace=False))
     return train_frame.iloc[rows].reset_index(drop=True)

@@ -190,5 +190,9 @@ def minilm_training_sample(train: pd.DataFrame, size: int = MINILM_TRAIN_SIZE,
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= len(train):
         raise ValueError(f"size must be an integer from 1 to len(train) = {len(train)}, got {size!r}")
-    rows = np.sort(np.random.default_rng(seed).choice(len(train), size=size, replace=False))
-    return train.iloc[rows].reset_index(drop=True)
+    return train.iloc[_sample_rows(len(train), size, seed)].reset_index(drop=True)
+
+
+def _sample_rows(n_rows: int, size: int, seed: int) -> np.ndarray:
+    """The sorted row positions of :func:`minilm_training_sample` (also used to find the rows it leaves out)."""
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False))
