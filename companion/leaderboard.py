@@ -84,14 +84,11 @@ from .vectors import KeyedVectors
 
 __all__ = [
     "EmbeddingModel", "Task", "TASK_FAMILIES", "ndcg_at_k", "mean_reciprocal_rank", "relevant_ranks",
-    "static_model", "majority_baseline", "C_GRID", "default_tasks", "news_retrieval_pairs", "SLOW_MODELS", "CACHE_VERSION", "evaluate", "leaderboard", "available_models", "load_model", "run_models", "read_report", "main",
+    "static_model", "majority_baseline", "C_GRID", "default_tasks", "news_retrieval_pairs", "SLOW_MODELS", "evaluate", "leaderboard", "available_models", "load_model", "run_models", "read_report", "main",
 ]
 
 #: The task families, in the order the leaderboard shows them.
 TASK_FAMILIES = ("word sim", "analogy", "STS", "classification", "clustering", "retrieval")
-#: Version of the cached rows; bumped whenever a task changes, so stale rows are never read
-#: (v2: the speeches task weights classes, tunes C by inner CV and scores macro-F1).
-CACHE_VERSION = "v2"
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -720,7 +717,7 @@ def run_models(names: Sequence[str], tasks: Sequence[Task] | None = None, size: 
     """Evaluate each named model (loaded one at a time, then released); all rows, with dim, parameters and speed.
 
     With ``tasks=None`` the models run on :func:`default_tasks` of ``size`` and
-    each model's rows are cached (``leaderboard/<model>-<size>-<CACHE_VERSION>.pkl``), so a
+    each model's rows are cached (``leaderboard/<model>-<size>.pkl``, keyed by the code too: :mod:`companion.cache`), so a
     second call, in the chapter or by the command, only reads them. The
     ``texts_per_second`` column is the speed measured when the rows were computed.
     """
@@ -747,34 +744,42 @@ def run_models(names: Sequence[str], tasks: Sequence[Task] | None = None, size: 
                 shared_tasks = default_tasks(size)
             return _run_one(name, shared_tasks)
 
-        frames.append(cached_pickle(f"leaderboard/{name}-{size}-{CACHE_VERSION}.pkl", compute))
+        frames.append(cached_pickle(f"leaderboard/{name}-{size}.pkl", compute))
     return pd.concat(frames, ignore_index=True)
 
 
 def read_report(path: str | Path | None = None, check_against: pd.DataFrame | None = None,
-                atol: float = 5e-4) -> pd.DataFrame:
+                atol: float = 1e-3) -> pd.DataFrame:
     """The result rows of a leaderboard written by the command (default ``reports/leaderboard.json``).
 
     With ``check_against`` (rows of :func:`run_models`), every row there must be in
-    the file with a score equal within ``atol`` (half a unit of the third decimal):
-    the check that the file was computed on the same tasks and models. A stale or
-    partial file raises ``ValueError`` naming the first row that differs; run
-    ``make leaderboard`` (``python -m companion.leaderboard --all``) to refresh it.
-    Used by the chapter *Choosing an embedding model* for the rows too slow to
-    compute in it (:data:`SLOW_MODELS`).
+    the file with a score equal within ``atol``: the check that the file was
+    computed on the same tasks and models. The book prints scores to three
+    decimals, and the default ``atol`` of one unit in that last digit lets a
+    score that rounds one way on the machine that wrote the file and the other
+    way on the reader's pass, while a file from other tasks or models fails. A
+    stale or partial file raises ``ValueError`` naming every row that differs;
+    run ``make leaderboard`` (``python -m companion.leaderboard --all``) to
+    refresh it. Used by the chapter *Choosing an embedding model* for the rows
+    too slow to compute in it (:data:`SLOW_MODELS`).
 
     >>> import json, tempfile
     >>> folder = Path(tempfile.mkdtemp())
     >>> rows = [{"model": "A", "task": "t", "score": 0.5}, {"model": "B", "task": "t", "score": 0.25}]
     >>> _ = (folder / "leaderboard.json").write_text(json.dumps({"size": "small", "results": rows}))
-    >>> here = pd.DataFrame([{"model": "A", "task": "t", "score": 0.5002}])
+    >>> here = pd.DataFrame([{"model": "A", "task": "t", "score": 0.5008}])
     >>> read_report(folder / "leaderboard.json", check_against=here)["model"].tolist()
     ['A', 'B']
     """
+    if not (isinstance(atol, (int, float)) and not isinstance(atol, bool) and 0 <= atol < 1):
+        raise ValueError(f"atol must be a number in [0, 1), got {atol!r}")
     path = ROOT / "reports" / "leaderboard.json" if path is None else Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no leaderboard report at {path}; write it with `make leaderboard`")
-    payload = json.loads(path.read_text())
+    try:
+        payload = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); write it again with `make leaderboard`") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list) or not payload["results"]:
         raise ValueError(f"{path} holds no result rows; write it with `make leaderboard`")
     stored = pd.DataFrame(payload["results"])
@@ -783,15 +788,20 @@ def read_report(path: str | Path | None = None, check_against: pd.DataFrame | No
         raise ValueError(f"{path} lacks the column(s) {sorted(missing_columns)}; write it with `make leaderboard`")
     if check_against is not None:
         file_scores = {(m, t): s for m, t, s in zip(stored["model"], stored["task"], stored["score"])}
+        differences = []
         for model, task, score in zip(check_against["model"], check_against["task"], check_against["score"]):
             if (model, task) not in file_scores:
-                raise ValueError(f"{path} has no score for {model!r} on {task!r}; run `make leaderboard` again")
+                differences.append(f"{model!r} on {task!r}: no score in the file, {score:.4f} here")
+                continue
             theirs = file_scores[(model, task)]
             same = (pd.isna(score) and pd.isna(theirs)) or (
                 not pd.isna(score) and not pd.isna(theirs) and abs(float(score) - float(theirs)) <= atol)
             if not same:
-                raise ValueError(f"{path} gives {model!r} on {task!r} the score {theirs}, computed here {score}: "
-                                 "the file comes from other tasks or models; run `make leaderboard` again")
+                differences.append(f"{model!r} on {task!r}: {float(theirs):.4f} in the file, {float(score):.4f} here")
+        if differences:
+            raise ValueError(f"{path} differs from the scores computed here by more than {atol:g} in "
+                             f"{len(differences)} place(s): " + "; ".join(differences)
+                             + ". The file comes from other tasks, models or code; run `make leaderboard` again")
     return stored
 
 

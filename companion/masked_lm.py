@@ -323,7 +323,7 @@ def small_news_bert(steps: int = 300, hidden_size: int = 128, num_layers: int = 
         tokenizer.save_pretrained(folder / "tokenizer")
         (folder / "history.json").write_text(json.dumps(history))
 
-    name = (f"models/small-news-bert-v1-{hidden_size}-{num_layers}-{block_size}-{steps}-{lr:g}"
+    name = (f"models/small-news-bert-{hidden_size}-{num_layers}-{block_size}-{steps}-{lr:g}"
             f"-{dropout:g}-{batch_size}")
     folder = cached_dir(name, build)
     tokenizer = BertTokenizerFast.from_pretrained(str(folder / "tokenizer"))

@@ -50,7 +50,7 @@ def load_glove() -> KeyedVectors:
         # gensim writes the array beside the pickle, as "glove.kv.vectors.npy".
         keyed_vectors(words, matrix).save(str(tmp / "glove.kv"), separately=["vectors"])
 
-    folder = cached_dir("models/glove-6b-50d-v1", build)
+    folder = cached_dir("models/glove-6b-50d", build)
     return KeyedVectors.load(str(folder / "glove.kv"), mmap="r")
 
 
@@ -82,10 +82,17 @@ def load_minilm_encoder(attn_implementation: str | None = None):
 
 
 def load_spacy_md():
-    """spaCy's ``en_core_web_md`` 3.7.1 pipeline (its 3.7-vs-3.8 version warning is silenced)."""
-    import spacy
+    """spaCy's ``en_core_web_md`` 3.7.1 pipeline (its 3.7-vs-3.8 version warning is silenced).
 
-    with warnings.catch_warnings():
+    The pipeline multiplies matrices through NumPy rather than BLIS: BLIS picks
+    its kernels from the processor and cannot be pinned, NumPy's OpenBLAS can
+    (:mod:`companion.cpu_dispatch`), so the tags and entities are the same on
+    every machine.
+    """
+    import spacy
+    from thinc.api import use_ops
+
+    with warnings.catch_warnings(), use_ops("numpy", use_blis=False):
         warnings.filterwarnings("ignore", message=r".*was trained with spaCy v3\.7.*")
         warnings.filterwarnings("ignore", category=UserWarning, module="spacy")
         return spacy.load(asset_path("spacy-en-core-web-md"))

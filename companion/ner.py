@@ -363,7 +363,7 @@ def silver_sentences(nlp, texts: Sequence[str], ids: Sequence | None = None, max
 
 
 def news_silver(nlp=None, n_articles: int = 60) -> pd.DataFrame:
-    """:func:`silver_sentences` of :func:`news_sample`, cached (``ner/news-silver-v1-<n>``); ``doc`` is the article_id.
+    """:func:`silver_sentences` of :func:`news_sample`, cached (``ner/news-silver-<n>``); ``doc`` is the article_id.
 
     ``nlp`` defaults to :func:`companion.models.load_spacy_md`; it is loaded only when
     the cache is empty.
@@ -377,7 +377,7 @@ def news_silver(nlp=None, n_articles: int = 60) -> pd.DataFrame:
         return silver_sentences(nlp if nlp is not None else load_spacy_md(), sample["text"].tolist(),
                                 ids=sample["article_id"].tolist())
 
-    return cached_pickle(f"ner/news-silver-v1-{n_articles}", compute)
+    return cached_pickle(f"ner/news-silver-{n_articles}", compute)
 
 
 def _check_sentences(sentences) -> list[list[str]]:

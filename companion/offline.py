@@ -8,10 +8,24 @@ sets the environment variable ``COMPANION_ALLOW_HUB=1`` *before* importing
 the companion and calls :func:`load_hub_model`. Offline, or without the
 switch, that call fails with a message naming the offline model to use instead.
 
-:func:`block_network` replaces ``socket.connect`` with a guard that refuses
-every address outside the loopback range; the test suite turns it on
-(environment variable ``COMPANION_BLOCK_NETWORK=1``), so a chapter that tries
-the network fails its test instead of hanging.
+:func:`block_network` makes this process refuse the network outside the
+loopback range (127.0.0.0/8, ::1, ``localhost`` and the machine's own host name),
+at the Python socket layer:
+
+- TCP and UDP ``connect``/``connect_ex`` to another address;
+- UDP datagrams sent to another address (``sendto``, ``sendmsg``);
+- name lookups of any other host (``getaddrinfo``, ``gethostbyname``,
+  ``gethostbyname_ex``, ``gethostbyaddr``, ``getnameinfo``), so not even a DNS
+  query leaves the machine.
+
+Each raises :class:`NetworkBlockedError`. It does not reach code that opens
+sockets from C without Python's ``socket`` module (a compiled library's own
+networking); the book's libraries do not. The test suite turns it on with the
+environment variable ``COMPANION_BLOCK_NETWORK=1``, which every process it
+starts inherits: ``import companion`` then turns the guard on in that process
+too (notebook kernels, the data-parallel workers of ``companion.scale``, a
+command-line tool), so a chapter that tries the network fails its test
+instead of hanging.
 
 Explained in the preface, "Working offline" (``book/preface.md``).
 
@@ -37,6 +51,8 @@ __all__ = [
     "HubDisabledError",
     "NetworkBlockedError",
     "block_network",
+    "block_network_if_asked",
+    "network_blocked",
     "enforce_offline_defaults",
     "hub_enabled",
     "load_hub_model",
@@ -119,41 +135,118 @@ def load_hub_model(name: str, kind: str = "auto"):
     return tokenizer, model
 
 
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
+_real = {
+    "connect": socket.socket.connect,
+    "connect_ex": socket.socket.connect_ex,
+    "sendto": socket.socket.sendto,
+    "sendmsg": getattr(socket.socket, "sendmsg", None),
+}
+_real_lookups = {name: getattr(socket, name) for name in
+                 ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo")}
+BLOCK_SWITCH = "COMPANION_BLOCK_NETWORK"
 
 
-def _is_local(address) -> bool:
-    if isinstance(address, (str, bytes)):  # AF_UNIX path
+def _is_local_host(host) -> bool:
+    if host is None:  # getaddrinfo(None, port): the local machine's own addresses, for binding
         return True
-    host = address[0] if isinstance(address, tuple) and address else address
     if isinstance(host, bytes):
         host = host.decode()
-    if host in ("localhost", ""):
-        return True
+    host = str(host)
+    if host in ("localhost", "", socket.gethostname()) or host.endswith(".localhost"):
+        return True  # the machine's own name resolves on the machine
     try:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
     except ValueError:
         return False
 
 
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # AF_UNIX path
+        return True
+    host = address[0] if isinstance(address, tuple) and address else address
+    return _is_local_host(host)
+
+
+def _refuse(what) -> None:
+    raise NetworkBlockedError(f"network access to {what!r} is blocked: the book runs offline")
+
+
+def _is_unix(sock) -> bool:
+    return sock.family == getattr(socket, "AF_UNIX", None)
+
+
 def _guarded_connect(self, address):
-    if self.family != getattr(socket, "AF_UNIX", None) and not _is_local(address):
-        raise NetworkBlockedError(f"network access to {address!r} is blocked: the book runs offline")
-    return _real_connect(self, address)
+    if not _is_unix(self) and not _is_local(address):
+        _refuse(address)
+    return _real["connect"](self, address)
 
 
 def _guarded_connect_ex(self, address):
-    if self.family != getattr(socket, "AF_UNIX", None) and not _is_local(address):
-        raise NetworkBlockedError(f"network access to {address!r} is blocked: the book runs offline")
-    return _real_connect_ex(self, address)
+    if not _is_unix(self) and not _is_local(address):
+        _refuse(address)
+    return _real["connect_ex"](self, address)
+
+
+def _guarded_sendto(self, data, *args):
+    address = args[-1] if args else None  # sendto(data, address) or sendto(data, flags, address)
+    if not _is_unix(self) and address is not None and not _is_local(address):
+        _refuse(address)
+    return _real["sendto"](self, data, *args)
+
+
+def _guarded_sendmsg(self, buffers, *args):
+    address = args[2] if len(args) > 2 else None  # sendmsg(buffers, ancdata, flags, address)
+    if not _is_unix(self) and address is not None and not _is_local(address):
+        _refuse(address)
+    return _real["sendmsg"](self, buffers, *args)
+
+
+def _guard_lookup(name):
+    real = _real_lookups[name]
+
+    def guarded(host, *args, **kwargs):
+        target = host[0] if name == "getnameinfo" and isinstance(host, tuple) else host
+        if not _is_local_host(target):
+            _refuse(target)
+        return real(host, *args, **kwargs)
+
+    guarded.__name__ = name
+    guarded.__doc__ = real.__doc__
+    return guarded
+
+
+_guarded_lookups = {name: _guard_lookup(name) for name in _real_lookups}
+
+
+def network_blocked() -> bool:
+    """True while :func:`block_network` is on in this process."""
+    return socket.socket.connect is _guarded_connect
 
 
 def block_network(enabled: bool = True) -> None:
-    """Refuse (or, with ``enabled=False``, allow again) connections outside loopback."""
-    if enabled:
-        socket.socket.connect = _guarded_connect
-        socket.socket.connect_ex = _guarded_connect_ex
-    else:
-        socket.socket.connect = _real_connect
-        socket.socket.connect_ex = _real_connect_ex
+    """Refuse (or, with ``enabled=False``, allow again) the network outside loopback in this process.
+
+    >>> import socket
+    >>> block_network(True)
+    >>> socket.getaddrinfo("example.org", 443)
+    Traceback (most recent call last):
+    ...
+    companion.offline.NetworkBlockedError: network access to 'example.org' is blocked: the book runs offline
+    >>> socket.getaddrinfo("localhost", 8888)[0][4][1]
+    8888
+    """
+    methods = {"connect": _guarded_connect, "connect_ex": _guarded_connect_ex,
+               "sendto": _guarded_sendto, "sendmsg": _guarded_sendmsg}
+    for name, guarded in methods.items():
+        if _real[name] is not None:
+            setattr(socket.socket, name, guarded if enabled else _real[name])
+    for name in _real_lookups:
+        setattr(socket, name, _guarded_lookups[name] if enabled else _real_lookups[name])
+
+
+def block_network_if_asked() -> bool:
+    """Turn the guard on when ``COMPANION_BLOCK_NETWORK=1`` is in the environment; return whether it did."""
+    if os.environ.get(BLOCK_SWITCH) == "1":
+        block_network(True)
+        return True
+    return False

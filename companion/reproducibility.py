@@ -9,6 +9,9 @@ suite (nbval) compare every stored output with a fresh run:
 - turns off progress bars (tqdm, transformers, huggingface_hub) and the
   library warnings that vary from run to run;
 - sets the one seaborn theme every figure in the book uses;
+- checks that NumPy, OpenBLAS and PyTorch run the book's pinned SIMD kernels
+  (:mod:`companion.cpu_dispatch`) and warns if not, since the last digits of
+  some outputs then differ from the book's;
 - with ``COMPANION_BLOCK_NETWORK=1`` in the environment (the test suite sets
   it), refuses any connection outside loopback.
 
@@ -35,9 +38,14 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .offline import block_network
+from .cpu_dispatch import KERNEL_NAME, problems
+from .offline import block_network_if_asked
 
-__all__ = ["setup", "torch_threads", "FIGURE_STYLE"]
+__all__ = ["setup", "torch_threads", "FIGURE_STYLE", "NumericEnvironmentWarning"]
+
+
+class NumericEnvironmentWarning(UserWarning):
+    """The process runs other SIMD kernels than the book's (see :mod:`companion.cpu_dispatch`)."""
 
 #: The seaborn theme every figure of the book uses.
 FIGURE_STYLE = {"style": "whitegrid", "context": "notebook", "palette": "colorblind"}
@@ -125,8 +133,7 @@ def setup(seed: int = 0, threads: int = 2, quiet: bool = True) -> None:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
-    if os.environ.get("COMPANION_BLOCK_NETWORK") == "1":
-        block_network(True)
+    block_network_if_asked()
     if quiet:
         _quiet_libraries()
     _fix_threads(threads)
@@ -148,3 +155,10 @@ def setup(seed: int = 0, threads: int = 2, quiet: bool = True) -> None:
         matplotlib.rcParams["figure.figsize"] = (6.4, 4.0)
     except ImportError:  # pragma: no cover
         pass
+    found = problems()
+    if found:
+        warnings.warn(
+            "this kernel does not run the book's pinned CPU kernels, so some outputs may differ from the "
+            f"book's in their last digits: {'; '.join(found)}. Choose the kernel {KERNEL_NAME!r} "
+            "(Kernel > Change Kernel) and restart it, or import companion before numpy and torch.",
+            NumericEnvironmentWarning, stacklevel=2)

@@ -176,7 +176,7 @@ def minilm_embeddings(texts: Sequence[str]) -> np.ndarray:
         with open(tmp_path, "wb") as handle:
             np.save(handle, embeddings.astype(np.float32))
 
-    name = f"sentence-vectors/minilm-l6-{texts_fingerprint(texts)}-n{len(texts)}-bs{MINILM_BATCH_SIZE}-v1.npy"
+    name = f"sentence-vectors/minilm-l6-{texts_fingerprint(texts)}-n{len(texts)}-bs{MINILM_BATCH_SIZE}.npy"
     return np.load(cached_file(name, build))
 
 

@@ -170,7 +170,7 @@ FASTTEXT_PARAMS = {
     "vector_size": 100, "window": 5, "min_count": 5, "epochs": 3, "sg": 0,
     "min_n": 3, "max_n": 6, "bucket": 200_000, "workers": 1, "seed": 0,
 }
-FASTTEXT_ARTIFACT = "models/news-fasttext-v1"
+FASTTEXT_ARTIFACT = "models/news-fasttext"
 
 
 def _fasttext_folder():

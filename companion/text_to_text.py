@@ -654,7 +654,7 @@ def news_rt_t5(steps: int = 400, batch_size: int = 32, lr: float = 2e-3, vocab_s
         tokenizer.save_pretrained(folder / "tokenizer")
         (folder / "history.json").write_text(json.dumps(history))
 
-    name = (f"t5/news-rt-v1-{steps}-{batch_size}-{lr:g}-{vocab_size}-{d_model}-{num_layers}-{num_heads}-{d_ff}"
+    name = (f"t5/news-rt-{steps}-{batch_size}-{lr:g}-{vocab_size}-{d_model}-{num_layers}-{num_heads}-{d_ff}"
             f"-{held_out_articles}-{seed}")
     folder = cached_dir(name, build)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder / "tokenizer"))

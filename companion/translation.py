@@ -349,7 +349,7 @@ def cached_translations(
         tokenizer, model = load_model()
         return translate_sentences(model, tokenizer, sources, language, shots, batch_size, max_new_tokens)
 
-    return cached_pickle(f"translation/{language}-{digest}-v1.pkl", build)
+    return cached_pickle(f"translation/{language}-{digest}.pkl", build)
 
 
 def _char_ngrams(text: str, order: int) -> list[Counter]:

@@ -489,7 +489,7 @@ def news_skipgram(
                                      min_count=min_count, sample=sample, seed=seed)
         return {"words": list(kv.index_to_key), "vectors": kv.vectors, "history": history}
 
-    name = f"word2vec/news-sgns-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}-v1.pkl"
+    name = f"word2vec/news-sgns-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}.pkl"
     stored = cached_pickle(name, compute)
     return keyed_vectors(stored["words"], stored["vectors"]), stored["history"]
 
@@ -507,6 +507,6 @@ def news_gensim_skipgram(
                              min_count=min_count, sample=sample, seed=seed)
         return {"words": list(kv.index_to_key), "vectors": kv.vectors}
 
-    name = f"word2vec/news-gensim-sg-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}-v1.pkl"
+    name = f"word2vec/news-gensim-sg-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}.pkl"
     stored = cached_pickle(name, compute)
     return keyed_vectors(stored["words"], stored["vectors"])

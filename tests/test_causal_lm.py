@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from companion import cache
+
 from companion.causal_lm import (
     cached_tiny_gpt,
     layer_cosines,
@@ -157,7 +159,7 @@ def test_cache_reload_gives_identical_logits(tmp_cache):
         assert torch.equal(model(input_ids=ids).logits, again(input_ids=ids).logits)
     assert tokenizer.get_vocab() == tokenizer_again.get_vocab()
     assert history == history_again
-    assert (tmp_cache / "test" / "tiny-gpt-v1" / "history.json").exists()
+    assert cache.artifact_path("test/tiny-gpt-v1", "causal_lm").joinpath("history.json").exists()
 
 
 def test_same_seed_same_model():

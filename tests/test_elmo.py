@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from companion import cache
 from companion.elmo import (BiLM, ScalarMix, ScratchLSTM, elmo_vectors, fit_scalar_mix_classifier, lstm_cell_step,
                             make_blocks, news_bilm, occurrences, pooled_layers, train_bilm, unigram_perplexity)
 from companion.text import Vocabulary
@@ -283,7 +284,7 @@ def test_news_bilm_is_cached_and_reloads_identically(tmp_cache):
     settings = dict(dim=8, num_layers=2, vocab_size=25, cutoffs=(10,), block_size=8, steps=12, batch_size=4,
                     docs=docs, name="elmo/test-bilm")
     model, vocab, history = news_bilm(**settings)
-    assert (tmp_cache / "elmo" / "test-bilm" / "model.pt").is_file()
+    assert cache.artifact_path("elmo/test-bilm", "elmo").joinpath("model.pt").is_file()
     assert len(vocab) == 26 and history["eval_steps"][0] == 0 and len(history["train_loss"]) == 12
     again, vocab2, history2 = news_bilm(**settings)
     assert vocab2.tokens == vocab.tokens and history2 == history

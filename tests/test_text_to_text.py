@@ -363,7 +363,7 @@ def test_news_rt_t5_cache_reload_gives_same_predictions(tmp_cache):
     probes = ["sentiment: a gorgeous, witty film.", "headline: The senate voted on Tuesday to confirm the nominee."]
     first = generate_text(model, tokenizer, probes, max_new_tokens=5)
     scores = label_scores(model, tokenizer, probes[:1], ["fresh", "rotten"])
-    folders = list(tmp_cache.glob("t5/news-rt-v*-*"))
+    folders = list(tmp_cache.glob("*/t5/news-rt-*"))
     assert len(folders) == 1 and (folders[0] / "history.json").is_file()
     again_model, again_tokenizer, again_history = news_rt_t5(**settings)
     assert again_history == history and len(history["train_loss"]) == 4

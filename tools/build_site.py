@@ -1,7 +1,7 @@
 """Build the website into _build/html.
 
-    python tools/build_site.py            # render the stored outputs (used by `make test`)
-    python tools/build_site.py --execute  # execute changed chapters with jupyter-cache (`make book`)
+    python tools/build_site.py            # render the stored outputs (`make book`, `make test`)
+    python tools/build_site.py --execute  # execute changed chapters with jupyter-cache (`make book-execute`)
 
 `make test` first proves with nbval (strict) that every stored output equals a
 fresh run, so its site build renders the stored outputs instead of executing

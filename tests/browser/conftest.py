@@ -10,12 +10,17 @@ and recorded: the site must render with none of them. The ``crawl`` fixture
 visits each page of _toc.yml once and records what the tests check (console
 errors, requests, links, element ids, images, launch buttons, ...), so the
 whole suite loads each page once.
+
+Without the built site or Chromium, a bare ``pytest`` skips these tests and
+says what is missing; ``make test-browser`` sets ``COMPANION_REQUIRE_BROWSER=1``,
+which turns the same message into a failure.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
 import threading
 
 import pytest
@@ -24,11 +29,18 @@ from browsing import (CHROMIUM, CHROMIUM_ARGS, SITE, VIEWPORT, Browser, Network,
                       is_loopback, toc_docnames, visit)
 
 
+def _missing(message: str):
+    """Fail under `make test-browser`; elsewhere (a bare `pytest`) skip with the same message."""
+    if os.environ.get("COMPANION_REQUIRE_BROWSER") == "1":
+        pytest.fail(message)
+    pytest.skip(message + " (browser tests skipped; `make test-browser` runs them)")
+
+
 @pytest.fixture(scope="session")
 def site_url():
     """Base URL (ending in /) of _build/html served by http.server on a free loopback port."""
     if not (SITE / "index.html").is_file():
-        pytest.fail(f"{SITE} has no index.html: build the site first (`make test-site`)")
+        _missing(f"{SITE} has no index.html: build the site first (`make test-site`)")
     handler = functools.partial(QuietHandler, directory=str(SITE))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -43,7 +55,7 @@ def site_url():
 def browser(tmp_path_factory):
     """One Chromium with a fresh user-data dir; non-loopback requests are aborted and recorded."""
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: `make test-browser` installs Debian's chromium (apt-get install chromium)")
+        _missing(f"{CHROMIUM} is missing: `make test-browser` installs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     network = Network()
