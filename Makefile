@@ -51,7 +51,7 @@ book-execute: install
 
 test: test-unit test-notebooks test-site test-browser
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(KERNEL)
 	$(PYTEST) -n 2 --dist loadfile tests --ignore=tests/browser companion tools
 
 test-notebooks: $(STAMP) $(KERNEL)

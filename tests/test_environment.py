@@ -63,7 +63,7 @@ def test_every_make_target_that_runs_chapters_installs_the_book_kernel():
     makefile = (ROOT / "Makefile").read_text()
     assert "$(BIN)/python -m companion.kernel --install" in makefile
     assert "--nbval-current-env" not in makefile  # nbval must start the kernel the chapters name
-    for target in ("install", "test-notebooks", "lab", "profile", "bench", "leaderboard", "execute"):
+    for target in ("install", "test-unit", "test-notebooks", "lab", "profile", "bench", "leaderboard", "execute"):
         line = next(l for l in makefile.splitlines() if l.startswith(f"{target}:"))
         assert "$(KERNEL)" in line, f"make {target} must install the book's kernel first"
 
