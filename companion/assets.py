@@ -247,7 +247,7 @@ ASSETS: dict[str, Asset] = {
             relpath="en_core_web_md-3.7.1",
             sha256="d1f7f3b11521b03dd39bc7d0aaf86f4f9d1621f7bebb501f8afe3b700f71a66f",
             licence="MIT",
-            source="explosion/spacy-models en_core_web_md 3.7.1 (OntoNotes 5, WordNet, GloVe Common Crawl vectors)",
+            source="explosion/spacy-models en_core_web_md 3.7.1 (OntoNotes 5, WordNet, Explosion Vectors trained on OSCAR, Wikipedia, OpenSubtitles and WMT News Crawl, per its meta.json)",
             citation="Honnibal, M. et al. (2020). spaCy: Industrial-strength natural language processing in Python. doi:10.5281/zenodo.1212303.",
             notes="spaCy 3.8 loads this 3.7 pipeline with a version warning.",
         ),
