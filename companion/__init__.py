@@ -13,6 +13,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.datasets`: the offline corpora and benchmarks;
 - :mod:`companion.ngrams`, :mod:`companion.tfidf`: bag-of-words, n-grams and TF-IDF from scratch;
 - :mod:`companion.sentiment`: the Rotten Tomatoes baseline and classifier scores;
+- :mod:`companion.uncertainty`: bootstrap intervals (one system, or two on the same items) and McNemar's exact test;
 - :mod:`companion.sentence_vectors`: averaged word vectors and cached MiniLM sentence embeddings;
 - :mod:`companion.translation`: translation matrices and Procrustes between embedding spaces, few-shot translation with Gemma, chrF from scratch;
 - :mod:`companion.retrieval`: BM25 (matches rank_bm25), TF-IDF and MiniLM cosine retrieval, reciprocal rank fusion, recall@k and MRR;

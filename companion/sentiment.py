@@ -47,6 +47,8 @@ from sklearn.preprocessing import StandardScaler
 
 from .text import tokenize
 from .tfidf import Tfidf
+from .uncertainty import mcnemar_exact  # noqa: F401  (re-exported: the chapter imports it from here)
+from .uncertainty import paired_bootstrap as _paired_bootstrap
 
 __all__ = [
     "evaluate_classifier",
@@ -190,43 +192,13 @@ def paired_bootstrap(correct_a, correct_b, n_resamples: int = 2000, confidence: 
     """Paired bootstrap confidence interval for accuracy(A) - accuracy(B) on the same test items.
 
     ``correct_a[i]`` and ``correct_b[i]`` say whether models A and B got test
-    item ``i`` right. Each resample draws ``n`` items with replacement (the same
-    items for both models, which is what makes it *paired*) and records the
-    difference in accuracy; the interval is the central ``confidence`` share of
-    those differences (percentile method). Returns ``difference`` (on the full
-    test set), ``low`` and ``high``.
+    item ``i`` right (booleans, checked). Each resample draws ``n`` items with
+    replacement, the same items for both models, which is what makes it
+    *paired*; the interval is the central ``confidence`` share of the
+    differences (percentile method). Returns ``difference`` (on the full test
+    set), ``low`` and ``high``. The book's one implementation is
+    :func:`companion.uncertainty.paired_bootstrap`; this adds the check that the
+    inputs are right/wrong flags.
     """
     a, b = _check_correct(correct_a, correct_b)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-    delta = a.astype(np.int8) - b.astype(np.int8)  # +1: only A right, -1: only B right, 0: same
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n_resamples)
-    for start in range(0, n_resamples, 200):  # 200 resamples at a time bounds the memory
-        stop = min(start + 200, n_resamples)
-        idx = rng.integers(0, len(delta), size=(stop - start, len(delta)))
-        diffs[start:stop] = delta[idx].mean(axis=1)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(diffs, [tail, 1 - tail])
-    return {"difference": float(delta.mean()), "low": float(low), "high": float(high)}
-
-
-def mcnemar_exact(correct_a, correct_b) -> dict[str, float]:
-    """McNemar's exact test: do models A and B have the same accuracy on these test items?
-
-    Only the items where the models disagree carry information: ``only_a``
-    (A right, B wrong) and ``only_b`` (B right, A wrong). Under the null
-    hypothesis each disagreement is a fair coin flip, so ``only_a`` follows
-    Binomial(only_a + only_b, 1/2); the two-sided p-value is twice the smaller
-    tail, capped at 1. Returns ``only_a``, ``only_b`` and ``p_value``.
-    """
-    from scipy.stats import binom
-
-    a, b = _check_correct(correct_a, correct_b)
-    only_a = int(np.sum(a & ~b))
-    only_b = int(np.sum(b & ~a))
-    n = only_a + only_b
-    p_value = 1.0 if n == 0 else min(1.0, 2 * float(binom.cdf(min(only_a, only_b), n, 0.5)))
-    return {"only_a": only_a, "only_b": only_b, "p_value": p_value}
+    return _paired_bootstrap(a, b, n_resamples=n_resamples, confidence=confidence, seed=seed)

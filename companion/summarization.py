@@ -48,6 +48,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from .uncertainty import bootstrap_interval
+
 __all__ = [
     "ABBREVIATIONS",
     "METHODS",
@@ -360,19 +362,12 @@ def novel_word_share(summary: str, article: str) -> float:
 
 def bootstrap_mean_interval(values, n_resamples: int = 2000, confidence: float = 0.95,
                             seed: int = 0) -> tuple[float, float, float]:
-    """``(mean, low, high)``: the mean of ``values`` and a percentile bootstrap interval for it."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim != 1 or len(x) == 0 or not np.isfinite(x).all():
-        raise ValueError(f"values must be a non-empty 1-d array of finite numbers, got shape {x.shape}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_resamples, len(x)))].mean(axis=1)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return float(x.mean()), float(low), float(high)
+    """``(mean, low, high)``: the mean of ``values`` and a percentile bootstrap interval for it.
+
+    A tuple-returning shorthand for :func:`companion.uncertainty.bootstrap_interval`.
+    """
+    result = bootstrap_interval(values, n_resamples=n_resamples, confidence=confidence, seed=seed)
+    return result["estimate"], result["low"], result["high"]
 
 
 # --------------------------------------------------------------------------- data
