@@ -196,10 +196,6 @@ def artifact_path(name: str, producer: Any = "cache") -> Path:
     return cache_dir() / fingerprint(producer) / name
 
 
-def _artifact_path(name: str, producer: Any = "cache") -> Path:
-    return artifact_path(name, producer)
-
-
 def _manifest_path(target: Path) -> Path:
     return target.parent / f".{target.name}.manifest.json"
 

@@ -47,7 +47,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .text import tokenize
 from .tfidf import Tfidf
-from .uncertainty import mcnemar_exact  # noqa: F401  (re-exported: the chapter imports it from here)
+from .uncertainty import check_flags, mcnemar_exact  # noqa: F401  (re-exported: the chapter imports it from here)
 from .uncertainty import paired_bootstrap as _paired_bootstrap
 
 __all__ = [
@@ -174,19 +174,6 @@ def has_negation(texts) -> np.ndarray:
     return np.array([any(t in words or t.endswith("n't") for t in tokenize(text)) for text in texts], dtype=bool)
 
 
-def _check_correct(correct_a, correct_b) -> tuple[np.ndarray, np.ndarray]:
-    a = np.asarray(correct_a)
-    b = np.asarray(correct_b)
-    if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"correct_a and correct_b must be 1-D of the same length, got shapes {a.shape} and {b.shape}")
-    if len(a) == 0:
-        raise ValueError("correct_a and correct_b are empty")
-    for name, x in (("correct_a", a), ("correct_b", b)):
-        if not np.isin(x, [0, 1]).all():
-            raise ValueError(f"{name} must hold booleans (was each prediction correct?), got values {np.unique(x)[:5]}")
-    return a.astype(bool), b.astype(bool)
-
-
 def paired_bootstrap(correct_a, correct_b, n_resamples: int = 2000, confidence: float = 0.95,
                      seed: int = 0) -> dict[str, float]:
     """Paired bootstrap confidence interval for accuracy(A) - accuracy(B) on the same test items.
@@ -200,5 +187,5 @@ def paired_bootstrap(correct_a, correct_b, n_resamples: int = 2000, confidence: 
     :func:`companion.uncertainty.paired_bootstrap`; this adds the check that the
     inputs are right/wrong flags.
     """
-    a, b = _check_correct(correct_a, correct_b)
+    a, b = check_flags(correct_a, correct_b)
     return _paired_bootstrap(a, b, n_resamples=n_resamples, confidence=confidence, seed=seed)

@@ -43,7 +43,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bootstrap_interval", "paired_bootstrap", "mcnemar_exact", "describe_difference", "resample_indices"]
+__all__ = ["bootstrap_interval", "paired_bootstrap", "mcnemar_exact", "check_flags", "describe_difference",
+           "resample_indices"]
 
 _CHUNK = 200  # resamples drawn at a time: bounds the memory, keeps the random stream the same
 
@@ -167,17 +168,27 @@ def mcnemar_exact(correct_a, correct_b) -> dict[str, float]:
     """
     from scipy.stats import binom
 
-    a, b = np.asarray(correct_a), np.asarray(correct_b)
-    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
-        raise ValueError(f"correct_a and correct_b must be non-empty 1-d arrays of the same length, got shapes {a.shape} and {b.shape}")
-    for name, x in (("correct_a", a), ("correct_b", b)):
-        if not np.isin(x, [0, 1]).all():
-            raise ValueError(f"{name} must hold booleans (was each prediction right?), got values {np.unique(x)[:5]}")
-    a, b = a.astype(bool), b.astype(bool)
+    a, b = check_flags(correct_a, correct_b)
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(b & ~a))
     n = only_a + only_b
     p_value = 1.0 if n == 0 else min(1.0, 2 * float(binom.cdf(min(only_a, only_b), n, 0.5)))
     return {"only_a": only_a, "only_b": only_b, "p_value": p_value}
+
+
+def check_flags(correct_a, correct_b) -> tuple[np.ndarray, np.ndarray]:
+    """Two right/wrong arrays over the same items, as booleans; a clear error otherwise.
+
+    >>> check_flags([1, 0], [True, True])[0]
+    array([ True, False])
+    """
+    a, b = np.asarray(correct_a), np.asarray(correct_b)
+    if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+        raise ValueError(f"correct_a and correct_b must be non-empty 1-d arrays of the same length, "
+                         f"got shapes {a.shape} and {b.shape}")
+    for name, x in (("correct_a", a), ("correct_b", b)):
+        if not np.isin(x, [0, 1]).all():
+            raise ValueError(f"{name} must hold booleans (was each prediction right?), got values {np.unique(x)[:5]}")
+    return a.astype(bool), b.astype(bool)
 
 
 def describe_difference(result: dict, name_a: str = "A", name_b: str = "B", digits: int = 3,
