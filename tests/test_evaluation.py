@@ -178,3 +178,24 @@ def test_bad_input(random_kv, random_pairs):
         analogy_accuracy(random_kv, questions, method="3cosavg")
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['d'\]"):
         analogy_accuracy(random_kv, questions[["a", "b", "c"]])
+
+
+def test_similarity_rows_and_spearman_of_rows_agree_with_word_similarity_and_scipy():
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from companion.evaluation import similarity_rows, spearman_of_rows, word_similarity
+    from companion.vectors import keyed_vectors
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    kv = keyed_vectors(words, rng.normal(size=(40, 8)).astype(np.float32))
+    pairs = pd.DataFrame({"word1": rng.choice(words + ["oov"], 60), "word2": rng.choice(words, 60),
+                          "score": rng.integers(0, 5, 60).astype(float)})  # integer scores: ties
+    rows = similarity_rows(kv, pairs)
+    assert len(rows) == word_similarity(kv, pairs)["pairs_used"]
+    assert spearman_of_rows(rows) == pytest.approx(word_similarity(kv, pairs)["spearman"], abs=1e-12)
+    assert spearman_of_rows(rows) == pytest.approx(spearmanr(rows[:, 0], rows[:, 1]).statistic, abs=1e-12)
+    with pytest.raises(ValueError, match=r"\(n, 2\) array"):
+        spearman_of_rows(np.ones((3, 3)))
