@@ -10,15 +10,17 @@ whose every output is checked against a fresh run (nbval) needs the same
 kernels everywhere, so the book pins them to the AVX2 level, which every x86-64
 processor made since 2013 supports:
 
-=========================  =========  ===============================================
-variable                   value      library it pins
-=========================  =========  ===============================================
-``ATEN_CPU_CAPABILITY``    ``avx2``   PyTorch's own vectorised operators
-``MKL_CBWR``               ``AVX2``   MKL (matrix products inside PyTorch)
-``ONEDNN_MAX_CPU_ISA``     ``AVX2``   oneDNN (linear layers inside PyTorch)
-``OPENBLAS_CORETYPE``      ``Haswell``  OpenBLAS in NumPy and in SciPy (gensim, scikit-learn)
-``NPY_ENABLE_CPU_FEATURES``  ``X86_V3``  NumPy's own ufunc loops (baseline + AVX2 only)
-=========================  =========  ===============================================
+===========================  ===========  =====================================================
+variable                     value        library it pins
+===========================  ===========  =====================================================
+``ATEN_CPU_CAPABILITY``      ``avx2``     PyTorch's own vectorised operators
+``MKL_CBWR``                 ``AVX2``     MKL (matrix products inside PyTorch)
+``ONEDNN_MAX_CPU_ISA``       ``AVX2``     oneDNN (linear layers inside PyTorch)
+``OPENBLAS_CORETYPE``        ``Haswell``  OpenBLAS in NumPy and in SciPy (gensim, scikit-learn)
+``NPY_ENABLE_CPU_FEATURES``  ``X86_V3``   NumPy's own ufunc loops (baseline + AVX2 only)
+``NUMBA_CPU_NAME``           ``haswell``  the code numba compiles (the skip-gram trainer)
+``NUMBA_CPU_FEATURES``       AVX2's set   the same; without it numba keeps the host's AVX-512
+===========================  ===========  =====================================================
 
 spaCy's matrix library, BLIS, picks its kernels from the processor too and
 reads no variable (this build has no ``BLIS_ARCH_TYPE``).
@@ -75,6 +77,9 @@ PINNED: dict[str, str] = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "OPENBLAS_CORETYPE": "Haswell",
     "NPY_ENABLE_CPU_FEATURES": "X86_V3",
+    "NUMBA_CPU_NAME": "haswell",
+    "NUMBA_CPU_FEATURES": "+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+lzcnt,+movbe,+popcnt,"
+                          "+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave,-avx512f",
 }
 
 #: The Jupyter kernel every chapter names in its metadata.
@@ -123,7 +128,7 @@ def pin() -> list[str]:
     then tells whether the process runs the book's kernels). A variable the user
     set to another value is left alone.
     """
-    if not supported() or "numpy" in sys.modules or "torch" in sys.modules:
+    if not supported() or any(name in sys.modules for name in ("numpy", "torch", "numba")):
         return []
     done = []
     for name, value in PINNED.items():
@@ -138,7 +143,8 @@ def problems() -> list[str]:
 
     Checks the variables and, for each library already loaded, the kernels it
     chose: PyTorch's CPU capability, the OpenBLAS core type of every OpenBLAS
-    loaded (threadpoolctl), and NumPy's dispatch targets above AVX2.
+    loaded (threadpoolctl), NumPy's dispatch targets above AVX2 and the CPU
+    numba compiles for.
     """
     if not supported():
         return []
@@ -163,6 +169,11 @@ def problems() -> list[str]:
             if lib.get("internal_api") == "openblas" and lib.get("architecture") != "Haswell":
                 found.append(f"OpenBLAS {Path(lib['filepath']).name} uses {lib.get('architecture')} kernels "
                              "(the book's: Haswell)")
+    if "numba" in sys.modules:
+        from numba.core import config
+
+        if (config.CPU_NAME, config.CPU_FEATURES) != (PINNED["NUMBA_CPU_NAME"], PINNED["NUMBA_CPU_FEATURES"]):
+            found.append(f"numba compiles for {config.CPU_NAME or 'this CPU'} (the book's: haswell, AVX2)")
     return found
 
 

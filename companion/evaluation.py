@@ -42,7 +42,8 @@ from scipy import stats
 
 from .vectors import KeyedVectors
 
-__all__ = ["word_similarity", "analogy_accuracy", "similarity_rows", "spearman_of_rows", "ANALOGY_METHODS"]
+__all__ = ["word_similarity", "analogy_accuracy", "similarity_rows", "spearman_of_rows", "shared_vocabulary",
+           "compare_pair", "ANALOGY_METHODS"]
 
 #: The two ways :func:`analogy_accuracy` can answer ``a : b :: c : ?``.
 ANALOGY_METHODS = ("3cosadd", "3cosmul")
@@ -176,7 +177,9 @@ def analogy_accuracy(
         ``questions_used``, ``questions_total``, ``oov_questions`` (skipped
         because a word is unknown), ``coverage`` and ``by_section`` (a DataFrame
         with the same counts per section, if ``analogies`` has a ``section``
-        column, else ``None``).
+        column, else ``None``) and ``answers`` (a boolean Series, "was it
+        right?", indexed like ``analogies``, for the questions used: pair two
+        models on it with :func:`companion.uncertainty.mcnemar_exact`).
     """
     _check_kv(kv)
     _check_columns(analogies, ["a", "b", "c", "d"], "analogies")
@@ -229,6 +232,7 @@ def analogy_accuracy(
         "oov_questions": len(analogies) - used,
         "coverage": used / len(analogies) if len(analogies) else 0.0,
         "by_section": by_section,
+        "answers": pd.Series(correct, index=analogies.index[covered], dtype=bool, name="correct"),
     }
 
 
@@ -264,3 +268,86 @@ def spearman_of_rows(rows: np.ndarray) -> float:
         raise ValueError(f"rows must be an (n, 2) array with n >= 2, got shape {rows.shape}")
     ranks = rankdata(rows, axis=0)
     return float(np.corrcoef(ranks[:, 0], ranks[:, 1])[0, 1])
+
+
+def shared_vocabulary(models: dict[str, KeyedVectors]) -> dict[str, KeyedVectors]:
+    """Each model restricted to the words every model knows, in its own order.
+
+    Models with different vocabularies are not scored on the same items: a
+    benchmark pair or analogy question counts only where all its words are
+    known, and an analogy's answer is searched among all known words. Restricted
+    to a shared vocabulary, every model covers the same items and searches the
+    same candidates, so a paired comparison (:mod:`companion.uncertainty`) is
+    fair. Explained in the chapter "Word2Vec" (``book/word2vec.ipynb``).
+
+    >>> from companion.vectors import keyed_vectors
+    >>> a = keyed_vectors(["the", "cat", "sat"], np.eye(3))
+    >>> b = keyed_vectors(["cat", "the", "dog"], np.eye(3))
+    >>> {name: kv.index_to_key for name, kv in shared_vocabulary({"a": a, "b": b}).items()}
+    {'a': ['the', 'cat'], 'b': ['cat', 'the']}
+    """
+    from .vectors import keyed_vectors
+
+    if not isinstance(models, dict) or not models:
+        raise ValueError(f"models must be a non-empty dict of name -> KeyedVectors, got {type(models).__name__}")
+    for kv in models.values():
+        _check_kv(kv)
+    shared = set.intersection(*(set(kv.key_to_index) for kv in models.values()))
+    if not shared:
+        raise ValueError(f"the models {sorted(models)} share no word")
+    restricted = {}
+    for name, kv in models.items():
+        words = [w for w in kv.index_to_key if w in shared]
+        restricted[name] = keyed_vectors(words, kv[words], dtype=kv.vectors.dtype)
+    return restricted
+
+
+def compare_pair(kv_a: KeyedVectors, kv_b: KeyedVectors, names: tuple[str, str] = ("A", "B"),
+                 benchmarks: dict[str, pd.DataFrame] | None = None, n_resamples: int = 1000,
+                 seed: int = 0) -> pd.DataFrame:
+    """Two models on the same items of each benchmark, with a paired bootstrap interval of the difference.
+
+    ``benchmarks`` maps a name to word pairs (columns ``word1``, ``word2``,
+    ``score``: Spearman's rho) or analogy questions (``a``, ``b``, ``c``,
+    ``d``: 3CosAdd accuracy); by default WordSim-353, SimLex-999 and the
+    Google analogies. Each benchmark is scored on the items both models
+    cover, and :func:`companion.uncertainty.paired_bootstrap` resamples those
+    items for both models at once. An analogy's answer is searched among each
+    model's own words, so give models with the same vocabulary
+    (:func:`shared_vocabulary`) for a fair analogy comparison.
+
+    Returns one row per benchmark: ``items``, the two scores (columns named
+    by ``names``), ``difference`` (A - B), ``low``, ``high`` and ``verdict``
+    (:func:`companion.uncertainty.describe_difference`'s). Explained in the
+    chapter "Word2Vec" (``book/word2vec.ipynb``).
+    """
+    from .uncertainty import describe_difference, paired_bootstrap
+
+    _check_kv(kv_a)
+    _check_kv(kv_b)
+    if not (isinstance(names, (tuple, list)) and len(names) == 2 and names[0] != names[1]):
+        raise ValueError(f"names must be two different labels, got {names!r}")
+    if benchmarks is None:
+        from .datasets import google_analogies, simlex999, wordsim353
+
+        benchmarks = {"WordSim-353": wordsim353(), "SimLex-999": simlex999(), "Google analogies": google_analogies()}
+    rows = []
+    for bench, items in benchmarks.items():
+        if {"word1", "word2", "score"} <= set(items.columns):
+            both = items[items.word1.isin(kv_a.key_to_index) & items.word2.isin(kv_a.key_to_index)
+                         & items.word1.isin(kv_b.key_to_index) & items.word2.isin(kv_b.key_to_index)]
+            a, b = similarity_rows(kv_a, both), similarity_rows(kv_b, both)
+            result = paired_bootstrap(a, b, statistic=spearman_of_rows, n_resamples=n_resamples, seed=seed)
+            score_a, score_b = spearman_of_rows(a), spearman_of_rows(b)
+        elif {"a", "b", "c", "d"} <= set(items.columns):
+            answers_a, answers_b = analogy_accuracy(kv_a, items)["answers"], analogy_accuracy(kv_b, items)["answers"]
+            common = answers_a.index.intersection(answers_b.index)
+            a, b = answers_a[common].to_numpy(), answers_b[common].to_numpy()
+            result = paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed)
+            score_a, score_b = float(a.mean()), float(b.mean())
+        else:
+            raise ValueError(f"benchmark {bench!r} has columns {list(items.columns)}; it needs word1, word2, score "
+                             "(word pairs) or a, b, c, d (analogies)")
+        rows.append({"benchmark": bench, "items": len(a), names[0]: score_a, names[1]: score_b, **result,
+                     "verdict": describe_difference(result, *names).split(": ")[-1]})
+    return pd.DataFrame(rows).set_index("benchmark")

@@ -2,8 +2,8 @@
 
 T5 (Raffel et al. 2020) casts every task as text in, text out: an
 encoder-decoder Transformer reads ``"sentiment: a gorgeous, witty film"`` and
-writes ``"fresh"``; it reads ``"headline: <the start of an article>"`` and
-writes a title. The same model, loss (cross-entropy of the target tokens) and
+writes ``"fresh"``; it reads ``"outlet: <the start of an article>"`` and
+writes the outlet's name, ``"deutsche welle"``. The same model, loss (cross-entropy of the target tokens) and
 decoding serve every task; only the *task prefix* of the input tells them apart.
 Its pre-training objective is **span corruption**: drop random spans of the
 input, put a numbered *sentinel* token (``<extra_id_0>``, ``<extra_id_1>``,
@@ -18,7 +18,11 @@ after its sentinel.
   tokens (``<pad>``, ``</s>``, ``<unk>``, sentinels), as a transformers
   ``PreTrainedTokenizerFast``;
 - :func:`task_input`, :func:`first_tokens`, :func:`sentiment_examples`,
-  :func:`headline_examples`: the text-to-text dataset builder;
+  :func:`outlet_examples`: the text-to-text dataset builder of the chapter's two
+  tasks; builders of harder tasks: :func:`fill_examples` (span corruption as a
+  task; :func:`strip_sentinels` reads its answers) and :func:`keyword_examples`
+  (:func:`keywords_of`: content words), used in the exercises, and
+  :func:`headline_examples` (an article's title from its start);
 - :func:`small_t5_config`, :func:`train_text_to_text`: a small ``T5Config``
   and the training loop (teacher forcing, AdamW);
 - :func:`check_task_inputs`, :func:`generate_text`, :func:`label_scores`:
@@ -26,7 +30,7 @@ after its sentinel.
   labels;
 - :func:`cross_attention_by_hand`: one cross-attention of a T5 decoder layer
   recomputed from its weights, beside the module's own output;
-- :func:`news_rt_t5`: the chapter's small T5, trained on sentiment and headline
+- :func:`news_rt_t5`: the chapter's small T5, trained on sentiment and news-outlet
   tasks, cached with its tokenizer and training history.
 
 Inputs longer than the model's maximum (``tokenizer.model_max_length``) are
@@ -52,6 +56,7 @@ The example of Raffel et al. (2020, figure 2): drop "for inviting" and "last".
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Sequence
@@ -77,6 +82,12 @@ __all__ = [
     "first_tokens",
     "sentiment_examples",
     "headline_examples",
+    "OUTLET_NAMES",
+    "outlet_examples",
+    "keywords_of",
+    "keyword_examples",
+    "fill_examples",
+    "strip_sentinels",
     "small_t5_config",
     "encode_pairs",
     "train_text_to_text",
@@ -88,7 +99,11 @@ __all__ = [
 ]
 
 #: The task prefixes the chapter's model knows; an input starts with ``"<task>: "``.
-TASKS = ("sentiment", "headline")
+TASKS = ("sentiment", "outlet", "fill", "keywords", "headline")  # the chapter's model: the first two
+#: The news outlets of the corpus, by web domain, and the name the ``outlet:`` task writes.
+OUTLET_NAMES = {"aljazeera.com": "al jazeera", "tass.com": "tass", "abcnews.go.com": "abc news", "rte.ie": "rte",
+                "huffingtonpost.com": "huffington post", "dw.com": "deutsche welle",
+                "europe.chinadaily.com.cn": "china daily", "bbc.co.uk": "bbc", "cnn.com": "cnn"}
 #: The target words of the sentiment task, by label (1 = fresh, 0 = rotten).
 LABEL_WORDS = {1: "fresh", 0: "rotten"}
 #: How many sentinel tokens ``<extra_id_0>`` ... the tokenizer reserves (T5 has 100).
@@ -364,6 +379,103 @@ def headline_examples(articles, tokenizer, max_input_tokens: int = MAX_INPUT_TOK
     return [(task_input("headline", text), title.strip()) for text, title in zip(texts, articles["title"][keep])]
 
 
+def _stop_words() -> frozenset:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def keywords_of(text: str) -> str:
+    """The ``keywords:`` answer for ``text``: its content words, lower-cased, in order.
+
+    A word is a run of letters or digits (punctuation splits words, as the
+    tokenizer does); it is kept unless it is one of scikit-learn's 318 English
+    stop words or a single character. The answer may be empty (a text of stop
+    words only).
+
+    >>> keywords_of("A three-hour cinema master class.")
+    'hour cinema master class'
+    >>> keywords_of("It's one of the best films of the year!")
+    'best films year'
+    """
+    stop = _stop_words()
+    return " ".join(w for w in _WORD.findall(_check_text(text).lower()) if len(w) > 1 and w not in stop)
+
+
+def keyword_examples(texts: Sequence[str], tokenizer, max_input_tokens: int = MAX_INPUT_TOKENS) -> list[tuple[str, str]]:
+    """``("keywords: <text>", keywords_of(<text>))`` pairs; texts cut to fit, those without a content word skipped."""
+    texts = _cut_for(texts, "keywords", tokenizer, max_input_tokens)
+    return [(task_input("keywords", t), k) for t in texts if (k := keywords_of(t))]
+
+
+def outlet_examples(articles, tokenizer, max_input_tokens: int = 40) -> list[tuple[str, str]]:
+    """``("outlet: <start of the article>", <outlet name>)`` pairs from a frame with columns ``outlet``, ``text``.
+
+    The outlet's web domain (``"dw.com"``) is written as its name (``"deutsche
+    welle"``, :data:`OUTLET_NAMES`); the article is cut with :func:`first_tokens`
+    to fit ``max_input_tokens``. Articles without a text are skipped; an outlet
+    missing from :data:`OUTLET_NAMES` raises.
+    """
+    missing = {"outlet", "text"} - set(articles.columns)
+    if missing:
+        raise ValueError(f"articles lacks the column(s) {sorted(missing)}; it needs 'outlet' and 'text'")
+    unknown = sorted(set(articles["outlet"]) - set(OUTLET_NAMES))
+    if unknown:
+        raise ValueError(f"unknown outlet(s) {unknown}; the known ones are {sorted(OUTLET_NAMES)}")
+    keep = [isinstance(t, str) and bool(t.strip()) for t in articles["text"]]
+    texts = _cut_for(list(articles["text"][keep]), "outlet", tokenizer, max_input_tokens)
+    return [(task_input("outlet", t), OUTLET_NAMES[o]) for t, o in zip(texts, articles["outlet"][keep])]
+
+
+def strip_sentinels(text: str) -> str:
+    """``text`` without sentinel tokens, spaces collapsed: the words of a ``fill:`` answer.
+
+    >>> strip_sentinels("<extra_id_0> for inviting <extra_id_1> last <extra_id_2>")
+    'for inviting last'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    return " ".join(re.sub(r"<extra_id_\d+>", " ", text).split())
+
+
+def fill_examples(texts: Sequence[str], tokenizer, seed: int = 0, noise_density: float = 0.15,
+                  mean_span_length: float = 3.0, max_input_tokens: int = MAX_INPUT_TOKENS) -> list[tuple[str, str]]:
+    """Span corruption as a task: ``("fill: <text with sentinels>", "<extra_id_0> <dropped words> ...")``.
+
+    Each text (cut to fit ``max_input_tokens``) is split on whitespace and
+    corrupted by :func:`span_corruption` with its own mask, drawn in order from
+    one generator seeded with ``seed``; texts of fewer than 4 words are skipped.
+    """
+    _check_density(noise_density, mean_span_length)
+    texts = _cut_for(texts, "fill", tokenizer, max_input_tokens)
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for text in texts:
+        words = text.split()
+        if len(words) < 4:
+            continue
+        inputs, targets = span_corruption(words, noise_density, mean_span_length, seed=rng)
+        pairs.append((task_input("fill", " ".join(inputs)), " ".join(targets)))
+    return pairs
+
+
+def _cut_for(texts, task: str, tokenizer, max_input_tokens: int) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, got a single str; wrap it in a list")
+    budget = max_input_tokens - _prefix_length(task, tokenizer)
+    if budget < 1:
+        raise ValueError(f"max_input_tokens={max_input_tokens} leaves no room for the text after the prefix {task!r}")
+    texts = list(texts)
+    for t in texts:
+        if not isinstance(t, str):
+            raise TypeError(f"every text must be a str, got {type(t).__name__}: {t!r:.80}")
+    texts = [t for t in texts if t.strip()]
+    return first_tokens(texts, tokenizer, budget) if texts else []
+
+
 # --------------------------------------------------------------------------- model and training
 
 
@@ -513,16 +625,22 @@ def check_task_inputs(texts: Sequence[str], tokenizer) -> list[str]:
 @torch.no_grad()
 def generate_text(model, tokenizer, texts: Sequence[str], max_new_tokens: int = MAX_TARGET_TOKENS,
                   batch_size: int = 64) -> list[str]:
-    """Greedy decoding of the model's output for each input text (validated by :func:`check_task_inputs`)."""
+    """Greedy decoding of the model's output for each input text (validated by :func:`check_task_inputs`).
+
+    Runs on one torch thread (:func:`~companion.reproducibility.torch_threads`):
+    for a model this small a second thread mostly waits, and on a busy machine
+    two threads are many times slower than one.
+    """
     texts = check_task_inputs(texts, tokenizer)
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
     model.eval()
     outputs = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True)
-        ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
-        outputs += [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
+    with torch_threads(1):
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True)
+            ids = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+            outputs += [t.strip() for t in tokenizer.batch_decode(ids, skip_special_tokens=True)]
     return outputs
 
 
@@ -533,6 +651,7 @@ def label_scores(model, tokenizer, texts: Sequence[str], labels: Sequence[str], 
     The score of label ``l`` for input ``x`` is ``log p(l </s> | x)``, the sum
     over the label's tokens and the closing ``</s>``. Taking the best label of
     each row is *constrained* decoding: the model can only answer one of ``labels``.
+    Runs on one torch thread, as :func:`generate_text`.
     """
     texts = check_task_inputs(texts, tokenizer)
     if isinstance(labels, str) or not labels:
@@ -541,15 +660,16 @@ def label_scores(model, tokenizer, texts: Sequence[str], labels: Sequence[str], 
     model.eval()
     scores = np.zeros((len(texts), len(labels)))
     label_ids = tokenizer(labels)["input_ids"]
-    for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True)
-        encoder_outputs = model.get_encoder()(**batch)
-        n = batch["input_ids"].shape[0]
-        for j, ids in enumerate(label_ids):
-            y = torch.tensor([ids] * n)
-            logits = model(encoder_outputs=encoder_outputs, attention_mask=batch["attention_mask"], labels=y).logits
-            log_p = torch.log_softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
-            scores[start:start + n, j] = log_p.sum(dim=1).numpy()
+    with torch_threads(1):
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True)
+            encoder_outputs = model.get_encoder()(**batch)
+            n = batch["input_ids"].shape[0]
+            for j, ids in enumerate(label_ids):
+                y = torch.tensor([ids] * n)
+                logits = model(encoder_outputs=encoder_outputs, attention_mask=batch["attention_mask"], labels=y).logits
+                log_p = torch.log_softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+                scores[start:start + n, j] = log_p.sum(dim=1).numpy()
     return scores
 
 
@@ -613,49 +733,67 @@ def _news_split(held_out_articles: int):
     return usable.iloc[:-held_out_articles], usable.iloc[-held_out_articles:]
 
 
-def news_rt_t5(steps: int = 400, batch_size: int = 32, lr: float = 2e-3, vocab_size: int = 4000,
+def _train_news_rt_t5(steps, batch_size, lr, vocab_size, d_model, num_layers, num_heads, d_ff,
+                      held_out_articles, input_tokens, seed):
+    """Train the chapter's tokenizer and model in memory: ``(model, tokenizer, history)``; see :func:`news_rt_t5`."""
+    from transformers import T5ForConditionalGeneration
+
+    from .datasets import rotten_tomatoes_split
+
+    reviews, _ = rotten_tomatoes_split()
+    news_train, _ = _news_split(held_out_articles)
+    # the tokenizer sees what the model will see: snippets, the starts of articles, the answers
+    corpus = reviews["text"].tolist() + news_train["text"].str[:1500].tolist()
+    corpus += [f"{task}: " for task in TASKS] + list(LABEL_WORDS.values()) + list(OUTLET_NAMES.values())
+    tokenizer = train_text_to_text_tokenizer(corpus, vocab_size=vocab_size, model_max_length=input_tokens)
+    pairs = (sentiment_examples(reviews, tokenizer, input_tokens)
+             + outlet_examples(news_train, tokenizer, input_tokens))
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(small_t5_config(len(tokenizer), d_model, num_layers, num_heads, d_ff))
+    cpu = time.process_time()
+    with torch_threads(1):
+        history = train_text_to_text(model, tokenizer, pairs, steps, batch_size=batch_size, lr=lr, seed=seed,
+                                     max_input_tokens=input_tokens)
+    history.update(training_cpu_seconds=time.process_time() - cpu, batch_size=batch_size, steps=steps, lr=lr,
+                   pairs={task: sum(p[0].startswith(f"{task}:") for p in pairs) for task in ("sentiment", "outlet")},
+                   held_out_articles=held_out_articles, input_tokens=input_tokens)
+    return model, tokenizer, history
+
+
+def news_rt_t5(steps: int = 450, batch_size: int = 32, lr: float = 2e-3, vocab_size: int = 4000,
                d_model: int = 128, num_layers: int = 2, num_heads: int = 4, d_ff: int = 512,
-               held_out_articles: int = 200, seed: int = 0):
-    """The chapter's small T5, trained on a sentiment + headline mix; cached after the first call.
+               held_out_articles: int = 200, input_tokens: int = 40, seed: int = 0):
+    """The chapter's small T5, trained on a sentiment + outlet mix; cached after the first call.
 
     Data: every snippet of the Rotten Tomatoes training split as
     ``"sentiment: <snippet>" -> "fresh" | "rotten"``, and every news article but
     the last ``held_out_articles`` (by ``article_id``, among those with a title
-    and a text) as ``"headline: <first tokens>" -> title``, mixed in proportion
-    to their sizes. The tokenizer (:func:`train_text_to_text_tokenizer`) is
-    trained on the training inputs and targets only. Training runs on one thread.
+    and a text) as ``"outlet: <first tokens>" -> <outlet name>`` (a name of one or
+    two words, :data:`OUTLET_NAMES`), each input cut to ``input_tokens`` tokens
+    (prefix and ``</s>`` included), mixed in proportion to their sizes. The
+    tokenizer (:func:`train_text_to_text_tokenizer`, ``model_max_length =
+    input_tokens``) is trained on the training text only. Training runs on one thread.
 
-    Returns ``(model, tokenizer, history)``; ``history`` holds ``train_loss`` per
-    step, the sizes of the mix, ``training_cpu_seconds`` (not stable between runs:
-    do not print it where outputs are compared) and the settings.
+    Returns ``(model, tokenizer, history)``, loaded from the cache; ``history``
+    holds ``train_loss`` and ``task`` per step, the sizes of the mix
+    (``pairs``), ``training_cpu_seconds`` (not stable between runs: do not print
+    it where outputs are compared) and the settings.
     """
     from transformers import PreTrainedTokenizerFast, T5ForConditionalGeneration
 
     from .cache import cached_dir
-    from .datasets import rotten_tomatoes_split
+
+    settings = (steps, batch_size, lr, vocab_size, d_model, num_layers, num_heads, d_ff, held_out_articles,
+                input_tokens, seed)
 
     def build(folder: Path) -> None:
-        reviews, _ = rotten_tomatoes_split()
-        news_train, _ = _news_split(held_out_articles)
-        # the tokenizer sees what the model will see: snippets, titles and the starts of articles
-        corpus = reviews["text"].tolist() + news_train["title"].tolist() + news_train["text"].str[:1500].tolist()
-        corpus += [f"{task}: " for task in TASKS] + list(LABEL_WORDS.values())
-        tokenizer = train_text_to_text_tokenizer(corpus, vocab_size=vocab_size)
-        pairs = sentiment_examples(reviews, tokenizer) + headline_examples(news_train, tokenizer)
-        torch.manual_seed(seed)
-        model = T5ForConditionalGeneration(small_t5_config(len(tokenizer), d_model, num_layers, num_heads, d_ff))
-        cpu = time.process_time()
-        with torch_threads(1):
-            history = train_text_to_text(model, tokenizer, pairs, steps, batch_size=batch_size, lr=lr, seed=seed)
-        history.update(training_cpu_seconds=time.process_time() - cpu, batch_size=batch_size, steps=steps, lr=lr,
-                       pairs={task: sum(p[0].startswith(f"{task}:") for p in pairs) for task in TASKS},
-                       held_out_articles=held_out_articles)
+        model, tokenizer, history = _train_news_rt_t5(*settings)
         model.save_pretrained(folder / "model")
         tokenizer.save_pretrained(folder / "tokenizer")
         (folder / "history.json").write_text(json.dumps(history))
 
-    name = (f"t5/news-rt-{steps}-{batch_size}-{lr:g}-{vocab_size}-{d_model}-{num_layers}-{num_heads}-{d_ff}"
-            f"-{held_out_articles}-{seed}")
+    name = (f"t5/news-rt-outlet-{steps}-{batch_size}-{lr:g}-{vocab_size}-{d_model}-{num_layers}-{num_heads}-{d_ff}"
+            f"-{held_out_articles}-{input_tokens}-{seed}")
     folder = cached_dir(name, build)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder / "tokenizer"))
     model = T5ForConditionalGeneration.from_pretrained(str(folder / "model"))

@@ -1,4 +1,4 @@
-"""Word2vec's skip-gram with negative sampling (SGNS), from scratch in PyTorch.
+"""Word2vec's skip-gram with negative sampling (SGNS), from scratch.
 
 Skip-gram (Mikolov et al. 2013) learns two vectors per word, an *input*
 vector ``v_w`` used when the word is the centre of a window and an *output*
@@ -10,18 +10,22 @@ for pairs seen together and low for random pairs. With ``k`` noise words
     ``-log sigma(v_w . u_c) - sum_i log sigma(-v_w . u_{n_i})``
 
 instead of a softmax over the whole vocabulary. This module builds every
-piece of that recipe as a small vectorised function:
+piece of that recipe as a small function:
 
 - :func:`keep_probabilities`: subsampling of frequent words (word2vec's and
   gensim's formula, and the simpler one printed in the paper);
-- :func:`noise_distribution` and :func:`sample_negatives`: the ``unigram^0.75``
-  noise distribution and a sampler for it;
+- :func:`noise_distribution`, :func:`cumulative_table` and :func:`sample_negatives`:
+  the ``unigram^0.75`` noise distribution and gensim's cumulative table to draw
+  from it;
 - :func:`skipgram_pairs`: every (centre, context) pair of a corpus, with
   word2vec's random window shrinking, built with NumPy for a whole epoch;
 - :func:`sgns_loss_and_gradients`: the loss above and its gradients, written
   out by hand (a test checks them against ``torch.autograd``);
-- :func:`train_skipgram`: plain SGD with word2vec's linearly decaying learning
-  rate, returning a :class:`~gensim.models.KeyedVectors` and the loss history;
+- :func:`train_skipgram`: word2vec's training loop (subsample, random window,
+  one SGD step per pair, linearly decaying learning rate), a plain Python loop
+  that numba compiles to machine code, as fast as gensim's Cython; it returns
+  a :class:`~gensim.models.KeyedVectors` (input vectors, output vectors or their
+  sum) and the loss history;
 - :func:`gensim_skipgram`: gensim's ``Word2Vec`` with the same settings, the
   library twin a test compares with;
 - :func:`news_skipgram` and :func:`news_gensim_skipgram`: both trained on the
@@ -44,6 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -54,6 +59,7 @@ __all__ = [
     "SUBSAMPLING_VARIANTS",
     "keep_probabilities",
     "noise_distribution",
+    "cumulative_table",
     "sample_negatives",
     "skipgram_pairs",
     "sgns_loss_and_gradients",
@@ -132,27 +138,42 @@ def noise_distribution(counts, power: float = 0.75) -> np.ndarray:
     return weights / weights.sum()
 
 
-def sample_negatives(probabilities, size, rng: np.random.Generator, table_size: int = 10_000_000) -> np.ndarray:
-    """Draw word ids (``int32``, any ``size`` shape) from ``probabilities`` with word2vec's unigram table.
+def cumulative_table(probabilities, domain: int = 2**31 - 1) -> np.ndarray:
+    """gensim's table for drawing noise words: ``cum[w] = round(domain * (p_0 + ... + p_w))``.
 
-    The table holds ``round(p_w * table_size)`` copies of each word id ``w``;
-    a draw is the entry at a uniformly random position. Each word's probability
-    is off by at most ``0.5 / table_size`` (word2vec.c uses a table of 10^8), and
-    a draw costs one random integer and one lookup, several times faster than a
-    binary search in the cumulative distribution.
+    A draw takes an integer ``r`` uniform in ``[0, cum[-1])`` and returns the
+    first word ``w`` with ``cum[w] > r``, found by binary search; so word ``w``
+    comes up with probability ``(cum[w] - cum[w - 1]) / cum[-1]``, which is
+    ``p_w`` to within ``1 / domain``. The table has one integer per word, so it
+    stays in the processor's cache; word2vec.c's table of ``round(p_w * 10^8)``
+    copies of each id needs one lookup per draw but 400 MB, and a random read
+    from it waits for main memory. :func:`sample_negatives` and the trainer
+    (:func:`train_skipgram`) both draw from this table.
+
+    >>> cumulative_table([0.25, 0.75], domain=4).tolist()
+    [1, 4]
+    """
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    if probabilities.ndim != 1 or len(probabilities) == 0 or (probabilities < 0).any() or not probabilities.sum() > 0:
+        raise ValueError("probabilities must be a 1-D array of non-negative numbers with a positive sum")
+    _check_positive_int("domain", domain)
+    return np.round(np.cumsum(probabilities / probabilities.sum()) * domain).astype(np.uint64)
+
+
+def sample_negatives(probabilities, size, rng: np.random.Generator) -> np.ndarray:
+    """Draw word ids (``int64``, any ``size`` shape) from ``probabilities``, as the trainer does.
+
+    A uniform integer below the total of :func:`cumulative_table`, then a
+    binary search (NumPy's ``searchsorted``; the trainer's own loop is
+    ``_search``, tested equal to it).
 
     Examples
     --------
     >>> sample_negatives([0.0, 1.0], size=3, rng=np.random.default_rng(0))
-    array([1, 1, 1], dtype=int32)
+    array([1, 1, 1])
     """
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    if probabilities.ndim != 1 or (probabilities < 0).any() or not probabilities.sum() > 0:
-        raise ValueError("probabilities must be a 1-D array of non-negative numbers with a positive sum")
-    _check_positive_int("table_size", table_size)
-    copies = np.round(probabilities / probabilities.sum() * table_size).astype(np.int64)
-    table = np.repeat(np.arange(len(probabilities), dtype=np.int32), copies)
-    return table[rng.integers(0, len(table), size=size, dtype=np.int32)]  # int32: half the memory
+    cum = cumulative_table(probabilities)
+    return np.searchsorted(cum, rng.integers(0, cum[-1], size=size, dtype=np.uint64), side="right")
 
 
 # --------------------------------------------------------------------------- pairs
@@ -307,44 +328,122 @@ def encode_corpus(docs: Sequence[Sequence[str]], min_count: int = 5) -> SkipGram
     )
 
 
-def _sgd_epochs(corpus, keep, noise, w_in, w_out, window, negative, epochs, lr, min_lr, batch_size, log_every, rng):
-    """The training loop of :func:`train_skipgram`; updates ``w_in`` and ``w_out`` in place."""
-    import torch
+# numba compiles the functions below to machine code on first call. ``fastmath`` lets it
+# reorder the sum of a dot product into AVX2 lanes (without it a 100-term dot product is a chain of
+# 100 dependent additions); the code is fixed by the pinned NUMBA_CPU_NAME and NUMBA_CPU_FEATURES
+# (companion.cpu_dispatch), so every machine adds in the same order and gets the same vectors.
+_compile = numba.njit(nogil=True, fastmath=True)
+#: The trainer's logged loss is the mean over the pairs of every ``LOSS_EVERY``-th centre word.
+LOSS_EVERY = 8
 
+
+@_compile
+def _lcg(state):
+    """word2vec.c's random number generator (also gensim's): ``state * 25214903917 + 11 mod 2^64``."""
+    return state * np.uint64(25214903917) + np.uint64(11)
+
+
+@_compile
+def _uniform(state):
+    """A number in [0, 1) from the top 53 bits of the generator's state (its best bits)."""
+    return (state >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@_compile
+def _search(cum, r):
+    """The first ``w`` with ``cum[w] > r`` (binary search): a draw from :func:`cumulative_table`."""
+    lo, hi = 0, cum.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cum[mid] > r:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@_compile
+def _sgns_pass(ids, doc_starts, keep, cum, w_in, w_out, window, negative, lr, min_lr, progress, rng_state,
+               loss_every):
+    """Train on the documents ``ids[doc_starts[i]:doc_starts[i + 1]]``, word by word, as word2vec.c does.
+
+    For each document: keep each token with probability ``keep[id]``
+    (subsampling); then for each kept centre word ``w`` draw a window
+    ``1..window``, and for each context word ``c`` in it take one SGD step on
+    the pair's loss ``-log sigma(v_w . u_c) - sum_n log sigma(-v_w . u_n)``
+    with ``negative`` noise words ``n`` drawn from ``cum``
+    (:func:`cumulative_table`). The step is :func:`sgns_loss_and_gradients`
+    for one pair: with ``g = (label - sigma(v_w . u)) * alpha`` each output
+    vector ``u`` moves by ``g v_w``, and ``v_w`` moves by the sum of ``g u``
+    once all ``1 + negative`` are done. The learning rate ``alpha`` falls
+    linearly from ``lr`` to ``min_lr`` with ``progress = [tokens done, tokens
+    in the whole run]``, which it updates. ``rng_state`` (one uint64) carries
+    the random generator between calls.
+
+    Returns the number of pairs trained, and the summed loss and number of the
+    pairs whose centre is every ``loss_every``-th kept word of a document (the
+    logarithm for the loss costs as much as a quarter of the step, so the
+    trainer measures it on a sample).
+    """
     dim = w_in.shape[1]
-    rows, pairs_done = [], 0
-    with torch.no_grad():
-        for epoch in range(epochs):
-            # The whole epoch's batches, built with NumPy: subsample, pair, shuffle, draw noise words.
-            kept = rng.random(corpus.n_tokens) < keep[corpus.ids]
-            centres, contexts = skipgram_pairs(corpus.ids[kept], corpus.doc_ids[kept], window, rng)
-            order = rng.permutation(len(centres))
-            targets = np.empty((len(order), 1 + negative), dtype=np.int32)  # context, then k noise words
-            targets[:, 0] = contexts[order]
-            for start in range(0, len(order), 1_000_000):  # in chunks, to bound the temporary arrays
-                chunk = targets[start : start + 1_000_000]
-                chunk[:, 1:] = sample_negatives(noise, (len(chunk), negative), rng)
-            centres = torch.from_numpy(centres[order])
-            targets = torch.from_numpy(targets)
-            del contexts, order, kept
-            n_batches = -(-len(centres) // batch_size)
-            running, running_pairs = 0.0, 0
-            for b in range(n_batches):
-                step_lr = lr - (lr - min_lr) * (epoch + b / n_batches) / epochs
-                c = centres[b * batch_size : (b + 1) * batch_size]
-                t = targets[b * batch_size : (b + 1) * batch_size].reshape(-1)
-                loss, grad_centre, grad_outputs = sgns_loss_and_gradients(
-                    w_in.index_select(0, c), w_out.index_select(0, t).view(len(c), 1 + negative, dim))
-                w_in.index_add_(0, c, grad_centre, alpha=-step_lr)
-                w_out.index_add_(0, t, grad_outputs.view(-1, dim), alpha=-step_lr)
-                running += float(loss.sum())
-                running_pairs += len(c)
-                if (b + 1) % log_every == 0 or b == n_batches - 1:
-                    pairs_done += running_pairs
-                    rows.append((epoch + 1, pairs_done, step_lr, running / running_pairs))
-                    running, running_pairs = 0.0, 0
-            del centres, targets  # free this epoch's batches before building the next
-    return rows
+    state = rng_state[0]
+    total = cum[cum.shape[0] - 1]
+    grad_v = np.empty(dim, dtype=np.float32)
+    kept = np.empty(ids.shape[0], dtype=np.int32)
+    pairs, loss, loss_pairs = 0, 0.0, 0
+    for doc in range(doc_starts.shape[0] - 1):
+        n = 0  # subsample the document
+        for position in range(doc_starts[doc], doc_starts[doc + 1]):
+            state = _lcg(state)
+            if _uniform(state) < keep[ids[position]]:
+                kept[n] = ids[position]
+                n += 1
+        for i in range(n):
+            alpha = np.float32(lr - (lr - min_lr) * progress[0] / progress[1])
+            state = _lcg(state)
+            reach = 1 + int(_uniform(state) * window)  # word2vec's random window: 1..window
+            measure = i % loss_every == 0
+            v = w_in[kept[i]]
+            for j in range(max(0, i - reach), min(n, i + reach + 1)):
+                if j == i:
+                    continue
+                context = kept[j]
+                grad_v[:] = 0.0
+                for d in range(negative + 1):
+                    if d == 0:
+                        target, label = context, np.float32(1.0)
+                    else:
+                        state = _lcg(state)
+                        target = _search(cum, (state >> np.uint64(16)) % total)
+                        if target == context:  # word2vec skips a noise word equal to the context
+                            continue
+                        label = np.float32(0.0)
+                    u = w_out[target]
+                    score = np.float32(0.0)
+                    for k in range(dim):
+                        score += v[k] * u[k]
+                    e = np.exp(-score)
+                    g = (label - np.float32(1.0) / (np.float32(1.0) + e)) * alpha  # (label - sigma) * alpha
+                    if measure:
+                        loss += np.log1p(e) + (1.0 - label) * score  # -log sigma(+-score)
+                    for k in range(dim):
+                        grad_v[k] += g * u[k]
+                        u[k] += g * v[k]
+                for k in range(dim):
+                    v[k] += grad_v[k]
+                pairs += 1
+                if measure:
+                    loss_pairs += 1
+        progress[0] += doc_starts[doc + 1] - doc_starts[doc]
+    rng_state[0] = state
+    return pairs, loss, loss_pairs
+
+
+def _chunks(doc_starts: np.ndarray, tokens_per_chunk: int) -> list[tuple[int, int]]:
+    """Split documents into runs of about ``tokens_per_chunk`` tokens: ``(first doc, last doc + 1)``."""
+    bounds = np.searchsorted(doc_starts, np.arange(0, doc_starts[-1], tokens_per_chunk), side="right") - 1
+    bounds = np.unique(np.concatenate([bounds, [len(doc_starts) - 1]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def train_skipgram(
@@ -352,41 +451,42 @@ def train_skipgram(
     dim: int = 100,
     window: int = 5,
     negative: int = 5,
-    epochs: int = 3,
+    epochs: int = 5,
     min_count: int = 5,
     sample: float = 1e-3,
     lr: float = 0.025,
     min_lr: float = 1e-4,
-    batch_size: int = 512,
     power: float = 0.75,
     seed: int = 0,
-    log_every: int = 200,
-    threads: int = 1,
+    log_every: int = 100_000,
+    vectors: str = "input",
 ) -> tuple[KeyedVectors, pd.DataFrame]:
-    """Train skip-gram with negative sampling on tokenized ``docs``.
+    """Train skip-gram with negative sampling on tokenized ``docs``, as word2vec.c and gensim do.
 
-    Each epoch draws a fresh subsample of the corpus (:func:`keep_probabilities`),
-    builds all its pairs with random window sizes (:func:`skipgram_pairs`),
-    shuffles them, draws ``negative`` noise words per pair
-    (:func:`sample_negatives`), all with NumPy, and then runs plain SGD over
-    batches of ``batch_size`` pairs with the hand-written gradients of
-    :func:`sgns_loss_and_gradients`. Updates of a batch are summed per word
-    (as word2vec's parallel threads do); the learning rate falls linearly from
-    ``lr`` to ``min_lr`` over the whole run, as in word2vec. Input vectors start
+    The defaults are gensim's (and word2vec.c's): 100 dimensions, window 5,
+    5 noise words, 5 epochs, ``min_count=5``, ``sample=1e-3``, learning rate
+    falling linearly from 0.025 to 0.0001. The corpus is read token by token:
+    subsampling (:func:`keep_probabilities`), a random window per centre word,
+    noise words from the ``unigram^power`` distribution (:func:`cumulative_table`,
+    :func:`noise_distribution`) and one plain SGD step per (centre, context)
+    pair with the gradients of :func:`sgns_loss_and_gradients`. The loop is a
+    plain Python function compiled by numba, one thread, so a run with the
+    same seed gives the same vectors to the last bit. Input vectors start
     uniform in ``[-0.5/dim, 0.5/dim]``, output vectors at zero.
 
-    The loop runs on ``threads`` PyTorch threads (restored afterwards). One is
-    the default: a batch's operations are too small to gain from a second
-    thread, and on a busy machine two threads wait for each other; one thread
-    also fixes the order of every floating-point sum, so reruns agree exactly.
+    ``vectors`` chooses what becomes the embedding of word ``w``: ``"input"``
+    (``v_w``, word2vec's and gensim's choice), ``"output"`` (``u_w``) or
+    ``"sum"`` (``v_w + u_w``, as GloVe adds its two matrices; Levy et al. 2015
+    treat it as one more hyper-parameter of SGNS).
 
     Returns
     -------
     kv : KeyedVectors
-        The input vectors, words in order of decreasing count.
+        The chosen vectors, words in order of decreasing count.
     history : DataFrame
-        ``epoch``, ``pairs`` (pairs trained so far), ``lr`` and ``loss`` (mean
-        loss per pair over the last ``log_every`` batches).
+        ``epoch``, ``pairs`` (pairs trained so far), ``lr`` and ``loss``: the
+        mean loss per pair over the last ``log_every`` corpus tokens or so,
+        measured on the pairs of every ``LOSS_EVERY``-th (8th) centre word.
 
     Raises
     ------
@@ -401,32 +501,55 @@ def train_skipgram(
     >>> kv.vector_size, sorted(kv.index_to_key), list(history.columns)
     (8, ['cat', 'dog', 'sat', 'the'], ['epoch', 'pairs', 'lr', 'loss'])
     """
-    import torch
+    _check_vectors(vectors)
+    words, w_in, w_out, history = _train_arrays(docs, dim, window, negative, epochs, min_count, sample, lr, min_lr,
+                                                power, seed, log_every)
+    return keyed_vectors(words, _choose(vectors, w_in, w_out)), history
 
+
+def _train_arrays(docs, dim, window, negative, epochs, min_count, sample, lr, min_lr, power, seed, log_every):
+    """:func:`train_skipgram`'s work: ``(words, input vectors, output vectors, history)``."""
     for name, value in (("dim", dim), ("window", window), ("negative", negative), ("epochs", epochs),
-                        ("batch_size", batch_size), ("log_every", log_every), ("threads", threads)):
+                        ("log_every", log_every)):
         _check_positive_int(name, value)
+    _check_positive_int("seed", seed, minimum=0)
     if not (isinstance(lr, (int, float)) and lr > 0) or not (isinstance(min_lr, (int, float)) and 0 <= min_lr <= lr):
         raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={lr!r}, min_lr={min_lr!r}")
     corpus = encode_corpus(docs, min_count=min_count)
-    keep = keep_probabilities(corpus.counts, sample=sample).astype(np.float64)  # validates sample
-    noise = noise_distribution(corpus.counts, power=power)
+    keep = keep_probabilities(corpus.counts, sample=sample)  # validates sample
+    cum = cumulative_table(noise_distribution(corpus.counts, power=power))
 
     rng = np.random.default_rng(seed)
-    gen = torch.Generator().manual_seed(seed)
-    n_words = len(corpus.words)
-    w_in = (torch.rand(n_words, dim, generator=gen) - 0.5) / dim
-    w_out = torch.zeros(n_words, dim)
-
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        rows = _sgd_epochs(corpus, keep, noise, w_in, w_out, window, negative, epochs, lr, min_lr,
-                           batch_size, log_every, rng)
-    finally:
-        torch.set_num_threads(previous_threads)
+    w_in = ((rng.random((len(corpus.words), dim)) - 0.5) / dim).astype(np.float32)
+    w_out = np.zeros_like(w_in)
+    doc_starts = np.concatenate([[0], np.flatnonzero(np.diff(corpus.doc_ids)) + 1, [corpus.n_tokens]]).astype(np.int64)
+    rng_state = np.array([seed], dtype=np.uint64)
+    progress = np.array([0, corpus.n_tokens * epochs], dtype=np.int64)
+    rows, pairs_done = [], 0
+    for epoch in range(epochs):
+        for first, last in _chunks(doc_starts, log_every):
+            pairs, loss, loss_pairs = _sgns_pass(corpus.ids, doc_starts[first : last + 1], keep, cum, w_in, w_out,
+                                                 window, negative, float(lr), float(min_lr), progress, rng_state,
+                                                 LOSS_EVERY)
+            pairs_done += pairs
+            step_lr = lr - (lr - min_lr) * progress[0] / progress[1]
+            rows.append((epoch + 1, pairs_done, step_lr, loss / max(loss_pairs, 1)))
     history = pd.DataFrame(rows, columns=["epoch", "pairs", "lr", "loss"])
-    return keyed_vectors(corpus.words, w_in.numpy()), history
+    return corpus.words, w_in, w_out, history
+
+
+#: What :func:`train_skipgram` and :func:`news_skipgram` can return as the embeddings.
+VECTOR_CHOICES = ("input", "output", "sum")
+
+
+def _check_vectors(vectors) -> None:
+    if vectors not in VECTOR_CHOICES:
+        raise ValueError(f"vectors must be one of {', '.join(map(repr, VECTOR_CHOICES))}, got {vectors!r}")
+
+
+def _choose(vectors: str, w_in: np.ndarray, w_out: np.ndarray) -> np.ndarray:
+    _check_vectors(vectors)
+    return {"input": w_in, "output": w_out, "sum": w_in + w_out}[vectors]
 
 
 def gensim_skipgram(
@@ -434,7 +557,7 @@ def gensim_skipgram(
     dim: int = 100,
     window: int = 5,
     negative: int = 5,
-    epochs: int = 3,
+    epochs: int = 5,
     min_count: int = 5,
     sample: float = 1e-3,
     lr: float = 0.025,
@@ -469,34 +592,36 @@ def _settings_name(dim, window, negative, epochs, min_count, sample, seed) -> st
 
 
 def news_skipgram(
-    dim: int = 100, window: int = 5, negative: int = 5, epochs: int = 3, min_count: int = 10,
-    sample: float = 1e-4, seed: int = 0,
+    dim: int = 100, window: int = 5, negative: int = 5, epochs: int = 5, min_count: int = 5,
+    sample: float = 1e-3, seed: int = 0, vectors: str = "input",
 ) -> tuple[KeyedVectors, pd.DataFrame]:
     """Our SGNS vectors of the news corpus and their loss history, trained once and cached.
 
-    The defaults are the chapter's: 100 dimensions, window 5, 5 negatives,
-    3 epochs, ``min_count=10`` (as the PPMI vectors of
-    :func:`companion.cooccurrence.ppmi_svd_vectors`) and ``sample=1e-4``, which
-    keeps about half of the corpus's tokens per epoch. The cache name carries
-    every setting, so a call with other settings trains (and caches) another
-    model.
+    The defaults are gensim's and word2vec.c's, the chapter's model: 100
+    dimensions, window 5, 5 noise words, 5 epochs, ``min_count=5`` and
+    ``sample=1e-3``. The cache name carries every setting, so a call with other
+    settings trains (and caches) another model. Both the input and the output
+    vectors are stored, so every choice of ``vectors`` (see
+    :func:`train_skipgram`) comes from the same training run.
     """
     from .cache import cached_pickle
     from .datasets import news_tokens
 
+    _check_vectors(vectors)
+
     def compute():
-        kv, history = train_skipgram(news_tokens(), dim=dim, window=window, negative=negative, epochs=epochs,
-                                     min_count=min_count, sample=sample, seed=seed)
-        return {"words": list(kv.index_to_key), "vectors": kv.vectors, "history": history}
+        words, w_in, w_out, history = _train_arrays(news_tokens(), dim, window, negative, epochs, min_count, sample,
+                                                    0.025, 1e-4, 0.75, seed, 100_000)
+        return {"words": list(words), "input": w_in, "output": w_out, "history": history}
 
     name = f"word2vec/news-sgns-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}.pkl"
     stored = cached_pickle(name, compute)
-    return keyed_vectors(stored["words"], stored["vectors"]), stored["history"]
+    return keyed_vectors(stored["words"], _choose(vectors, stored["input"], stored["output"])), stored["history"]
 
 
 def news_gensim_skipgram(
-    dim: int = 100, window: int = 5, negative: int = 5, epochs: int = 3, min_count: int = 10,
-    sample: float = 1e-4, seed: int = 0,
+    dim: int = 100, window: int = 5, negative: int = 5, epochs: int = 5, min_count: int = 5,
+    sample: float = 1e-3, seed: int = 0,
 ) -> KeyedVectors:
     """gensim's skip-gram vectors of the news corpus (:func:`gensim_skipgram`), trained once and cached."""
     from .cache import cached_pickle

@@ -1,31 +1,14 @@
-"""Test-suite-wide settings: no network, ever, and never the reader's own cache.
+"""The unit tests' fixtures: no network for the whole session, and an empty cache per test on demand.
 
-Setting COMPANION_BLOCK_NETWORK here, at import, means every process the tests
-start inherits it (notebook kernels, data-parallel workers, command-line tools),
-and `import companion` there turns the guard on (companion.offline). For the
-unit tests the guard is switched on for the whole session below.
-
-The tests build their artifacts in a cache of their own: COMPANION_TEST_CACHE
-if set (`.ci/run` points it at an empty temporary folder), else
-~/.cache/word-embeddings-book-tests. The reader's cache (COMPANION_CACHE, or
-~/.cache/word-embeddings-book) is never read or written by `make test`; the
-nbval kernels inherit the test cache too. Artifacts are keyed by the code that
-made them (companion.cache), so a test cache kept between runs cannot go stale.
+The environment (no network in any child process, the tests' own cache) is set
+by the ``conftest.py`` at the root of the repository, which pytest loads for
+the chapters' nbval runs too.
 """
 
-import os
-from pathlib import Path
+import pytest
 
-os.environ["COMPANION_BLOCK_NETWORK"] = "1"
-os.environ["COMPANION_CACHE"] = os.environ.get("COMPANION_TEST_CACHE") or str(
-    Path.home() / ".cache" / "word-embeddings-book-tests")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-import pytest  # noqa: E402
-
-from companion import assets  # noqa: E402
-from companion.offline import block_network  # noqa: E402
+from companion import assets
+from companion.offline import block_network
 
 
 @pytest.fixture(autouse=True, scope="session")

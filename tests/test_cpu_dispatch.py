@@ -22,12 +22,21 @@ needs_avx2 = pytest.mark.skipif(not cpu_dispatch.supported(), reason="the pins a
 
 # what a process reports about the kernels its libraries chose
 REPORT = (
-    "import json, os, torch, scipy.linalg, threadpoolctl\n"
+    "import json, os, torch, scipy.linalg, threadpoolctl, numba, numpy as np\n"
     "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
+    "@numba.njit(fastmath=True)\n"
+    "def dot(a, b):\n"
+    "    s = np.float32(0.0)\n"
+    "    for i in range(a.shape[0]):\n"
+    "        s += a[i] * b[i]\n"
+    "    return s\n"
+    "dot(np.ones(64, np.float32), np.ones(64, np.float32))\n"
+    "asm = ''.join(dot.inspect_asm().values())\n"
     "print(json.dumps({'torch': torch.backends.cpu.get_cpu_capability(),\n"
     "  'openblas': sorted({i.get('architecture') for i in threadpoolctl.threadpool_info() if i['internal_api'] == 'openblas'}),\n"
     "  'n_openblas': sum(i['internal_api'] == 'openblas' for i in threadpoolctl.threadpool_info()),\n"
     "  'numpy_wider_than_avx2': [t for t in ('X86_V4', 'AVX512_ICL', 'AVX512_SPR') if f.get(t)],\n"
+    "  'numba_registers': {r: r in asm for r in ('ymm', 'zmm')},\n"
     "  'env': {k: os.environ.get(k) for k in %r}}))\n" % sorted(PINNED)
 )
 
@@ -40,6 +49,7 @@ def _assert_pinned(report):
     assert report["torch"] == "AVX2"
     assert report["openblas"] == ["Haswell"] and report["n_openblas"] == 2  # NumPy's and SciPy's
     assert report["numpy_wider_than_avx2"] == []
+    assert report["numba_registers"] == {"ymm": True, "zmm": False}  # numba's code: AVX2, never AVX-512
     assert report["env"] == dict(sorted(PINNED.items()))
 
 

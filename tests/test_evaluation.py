@@ -6,7 +6,7 @@ import pytest
 
 from companion.assets import asset_path
 from companion.datasets import google_analogies, simlex999, wordsim353
-from companion.evaluation import analogy_accuracy, word_similarity
+from companion.evaluation import analogy_accuracy, compare_pair, shared_vocabulary, word_similarity
 from companion.models import load_glove
 from companion.vectors import keyed_vectors
 
@@ -118,6 +118,26 @@ def test_3cosadd_equals_gensim(planted, restrict_vocab, tmp_path):
     assert ours["correct"] == len(total["correct"])
     assert ours["questions_used"] == len(total["correct"]) + len(total["incorrect"])
     assert ours["oov_questions"] == ours["questions_total"] - ours["questions_used"] >= 2
+    # the per-question answers are gensim's: right exactly on the questions it lists as correct
+    gensim_right = {tuple(w.lower() for w in q) for q in total["correct"]}  # gensim upper-cases them
+    words = analogies.loc[ours["answers"].index, ["a", "b", "c", "d"]].itertuples(index=False)
+    assert [tuple(q) in gensim_right for q in words] == ours["answers"].tolist()
+
+
+def test_shared_vocabulary_makes_coverage_and_candidates_equal(planted):
+    kv, analogies = planted
+    words = kv.index_to_key
+    small = keyed_vectors(words[::-1][: len(words) // 2] + ["extra"], np.ones((len(words) // 2 + 1, 2)))
+    shared = shared_vocabulary({"big": kv, "small": small})
+    assert set(shared["big"].index_to_key) == set(shared["small"].index_to_key) == set(words[len(words) // 2:])
+    assert shared["big"].index_to_key == [w for w in words if w in set(words[len(words) // 2:])]  # order kept
+    np.testing.assert_array_equal(shared["big"][shared["big"].index_to_key], kv[shared["big"].index_to_key])
+    a, b = (analogy_accuracy(shared[m], analogies) for m in ("big", "small"))
+    assert a["answers"].index.equals(b["answers"].index) and a["questions_used"] < len(analogies)
+    with pytest.raises(ValueError, match="share no word"):
+        shared_vocabulary({"a": keyed_vectors(["x"], np.ones((1, 2))), "b": keyed_vectors(["y"], np.ones((1, 2)))})
+    with pytest.raises(ValueError, match="non-empty dict"):
+        shared_vocabulary({})
 
 
 def test_3cosmul_equals_gensim_most_similar_cosmul(planted):
@@ -199,3 +219,26 @@ def test_similarity_rows_and_spearman_of_rows_agree_with_word_similarity_and_sci
     assert spearman_of_rows(rows) == pytest.approx(spearmanr(rows[:, 0], rows[:, 1]).statistic, abs=1e-12)
     with pytest.raises(ValueError, match=r"\(n, 2\) array"):
         spearman_of_rows(np.ones((3, 3)))
+
+
+def test_compare_pair_scores_both_models_on_the_same_items(planted, random_kv, random_pairs):
+    kv, analogies = planted
+    noisy = keyed_vectors(kv.index_to_key, kv.vectors + np.random.default_rng(0).normal(0, 0.3, kv.vectors.shape))
+    table = compare_pair(kv, noisy, names=("clean", "noisy"), benchmarks={"analogies": analogies}, n_resamples=200)
+    row = table.loc["analogies"]
+    assert row["items"] == analogy_accuracy(kv, analogies)["questions_used"]
+    assert row["clean"] == pytest.approx(analogy_accuracy(kv, analogies)["accuracy"])
+    assert row["noisy"] == pytest.approx(analogy_accuracy(noisy, analogies)["accuracy"])
+    assert row["difference"] == pytest.approx(row["clean"] - row["noisy"])
+    assert row["low"] <= row["difference"] <= row["high"]
+    # word pairs: only those both models cover, scored as word_similarity does on them
+    half = keyed_vectors(random_kv.index_to_key[::2], random_kv.vectors[::2])
+    table = compare_pair(random_kv, half, names=("all", "half"), benchmarks={"pairs": random_pairs}, n_resamples=200)
+    covered = random_pairs[random_pairs.word1.isin(half.key_to_index) & random_pairs.word2.isin(half.key_to_index)]
+    assert table.loc["pairs", "items"] == len(covered)
+    assert table.loc["pairs", "all"] == pytest.approx(word_similarity(random_kv, covered)["spearman"])
+    assert table.loc["pairs", "difference"] == 0 and table.loc["pairs", "verdict"] == "no measurable difference"
+    with pytest.raises(ValueError, match="needs word1, word2, score"):
+        compare_pair(kv, noisy, benchmarks={"odd": pd.DataFrame({"x": [1]})})
+    with pytest.raises(ValueError, match="two different labels"):
+        compare_pair(kv, noisy, names=("same", "same"))

@@ -6,20 +6,27 @@ import pytest
 import torch
 
 from companion.text_to_text import (
+    OUTLET_NAMES,
+    _train_news_rt_t5,
     check_task_inputs,
     corrupt_spans,
     cross_attention_by_hand,
     encode_pairs,
+    fill_examples,
     first_tokens,
     generate_text,
     headline_examples,
+    keyword_examples,
+    keywords_of,
     label_scores,
     news_rt_t5,
+    outlet_examples,
     random_spans_noise_mask,
     sentiment_examples,
     sentinel,
     small_t5_config,
     span_corruption,
+    strip_sentinels,
     task_input,
     train_text_to_text,
     train_text_to_text_tokenizer,
@@ -231,6 +238,63 @@ def test_dataset_builders(toy_tokenizer):
         headline_examples(pd.DataFrame({"text": ["x"]}), toy_tokenizer)
 
 
+def test_outlet_examples(toy_tokenizer):
+    articles = pd.DataFrame({"outlet": ["dw.com", "bbc.co.uk", "tass.com"],
+                             "text": ["The senate voted on Tuesday. " * 5, "", "The president signed the bill."]})
+    pairs = outlet_examples(articles, toy_tokenizer, max_input_tokens=12)
+    assert [p[1] for p in pairs] == ["deutsche welle", "tass"]  # the empty text is skipped
+    assert all(p[0].startswith("outlet: The") and len(toy_tokenizer(p[0])["input_ids"]) <= 12 for p in pairs)
+    assert set(OUTLET_NAMES.values()) >= {"deutsche welle", "huffington post", "abc news", "tass"}
+    with pytest.raises(ValueError, match="nytimes.com"):
+        outlet_examples(pd.DataFrame({"outlet": ["nytimes.com"], "text": ["x y"]}), toy_tokenizer)
+    with pytest.raises(ValueError, match="column"):
+        outlet_examples(pd.DataFrame({"text": ["x"]}), toy_tokenizer)
+    with pytest.raises(ValueError, match="max_input_tokens=1"):
+        outlet_examples(articles, toy_tokenizer, max_input_tokens=1)
+
+
+def test_keywords_of_and_keyword_examples(toy_tokenizer):
+    assert keywords_of("A three-hour cinema master class.") == "hour cinema master class"
+    assert keywords_of("It is what it is .") == ""  # stop words only
+    assert keywords_of("The senate voted on Tuesday") == "senate voted tuesday"
+    with pytest.raises(TypeError, match="int"):
+        keywords_of(3)
+    with pytest.raises(ValueError, match="empty"):
+        keywords_of("   ")
+    pairs = keyword_examples(["The senate voted on Tuesday .", "It is what it is .", "  "], toy_tokenizer, 40)
+    assert pairs == [("keywords: The senate voted on Tuesday .", "senate voted tuesday")]
+    with pytest.raises(TypeError, match="single str"):
+        keyword_examples("the senate voted", toy_tokenizer)
+    with pytest.raises(TypeError, match="float: 2.5"):
+        keyword_examples(["the senate voted", 2.5], toy_tokenizer)
+
+
+def test_fill_examples_are_span_corruption(toy_tokenizer):
+    texts = ["the senate voted on tuesday to sign the bill .", "a film .", "a gorgeous witty film ."]
+    pairs = fill_examples(texts, toy_tokenizer, seed=3, noise_density=0.3, max_input_tokens=16)
+    assert len(pairs) == 2  # "a film ." has fewer than 4 words
+    for (source, target), text in zip(pairs, [texts[0], texts[2]]):
+        assert source.startswith("fill: ") and target.startswith("<extra_id_0>") and "<extra_id_" in source
+        cut = first_tokens(text, toy_tokenizer, 16 - len(toy_tokenizer("fill: x")["input_ids"]) + 1).split()
+        kept = source[len("fill: "):].split()
+        assert reconstruct(kept, target.split()) == cut  # nothing lost: the spans put back give the text
+        assert len(strip_sentinels(target).split()) + sum(not w.startswith("<extra_id_") for w in kept) == len(cut)
+    assert fill_examples(texts, toy_tokenizer, seed=3, noise_density=0.3, max_input_tokens=16) == pairs
+    with pytest.raises(ValueError, match="noise_density.*1.5"):
+        fill_examples(texts, toy_tokenizer, noise_density=1.5)
+    with pytest.raises(ValueError, match="mean_span_length.*0"):
+        fill_examples(texts, toy_tokenizer, mean_span_length=0)
+    with pytest.raises(TypeError, match="NoneType"):
+        fill_examples([None], toy_tokenizer)
+
+
+def test_strip_sentinels():
+    assert strip_sentinels("<extra_id_0> for inviting <extra_id_1> last <extra_id_2>") == "for inviting last"
+    assert strip_sentinels("<extra_id_0> <extra_id_1>") == ""
+    with pytest.raises(TypeError, match="list"):
+        strip_sentinels(["<extra_id_0>"])
+
+
 def test_encode_pairs(toy_tokenizer):
     inputs, targets = encode_pairs([("sentiment: a witty film", "fresh")], toy_tokenizer, 16, 2)
     assert inputs[0][-1] == 1 and targets[0][-1] == 1 and len(targets[0]) <= 2
@@ -356,17 +420,30 @@ def test_training_bad_input(toy_tokenizer):
 
 
 @pytest.mark.slow
-def test_news_rt_t5_cache_reload_gives_same_predictions(tmp_cache):
-    settings = dict(steps=4, batch_size=8, vocab_size=300, d_model=16, num_layers=1, num_heads=2, d_ff=32,
-                    held_out_articles=20)
-    model, tokenizer, history = news_rt_t5(**settings)
-    probes = ["sentiment: a gorgeous, witty film.", "headline: The senate voted on Tuesday to confirm the nominee."]
-    first = generate_text(model, tokenizer, probes, max_new_tokens=5)
-    scores = label_scores(model, tokenizer, probes[:1], ["fresh", "rotten"])
-    folders = list(tmp_cache.glob("*/t5/news-rt-*"))
+def test_news_rt_t5_reloaded_from_cache_equals_the_trained_model(tmp_cache):
+    settings = dict(steps=4, batch_size=8, lr=2e-3, vocab_size=300, d_model=16, num_layers=1, num_heads=2, d_ff=32,
+                    held_out_articles=20, input_tokens=40, seed=0)
+    with torch.random.fork_rng():
+        trained, trained_tokenizer, trained_history = _train_news_rt_t5(**settings)  # in memory, never saved
+    model, tokenizer, history = news_rt_t5(**settings)  # trains the same way, saves, loads from the cache
+    folders = list(tmp_cache.glob("*/t5/news-rt-outlet-*"))
     assert len(folders) == 1 and (folders[0] / "history.json").is_file()
-    again_model, again_tokenizer, again_history = news_rt_t5(**settings)
-    assert again_history == history and len(history["train_loss"]) == 4
-    assert generate_text(again_model, again_tokenizer, probes, max_new_tokens=5) == first
-    assert np.allclose(label_scores(again_model, again_tokenizer, probes[:1], ["fresh", "rotten"]), scores)
-    assert history["pairs"]["sentiment"] > 10_000 and history["pairs"]["headline"] > 3_000
+    # the loaded model is the trained one: same weights, same tokenizer, same history (but the CPU time)
+    loaded, kept = model.state_dict(), trained.state_dict()
+    assert loaded.keys() == kept.keys() and all(torch.equal(loaded[k], kept[k]) for k in kept)
+    assert tokenizer.get_vocab() == trained_tokenizer.get_vocab() and tokenizer.model_max_length == 40
+    cpu = ("training_cpu_seconds",)
+    assert {k: v for k, v in history.items() if k not in cpu} == {k: v for k, v in trained_history.items()
+                                                                  if k not in cpu}
+    assert len(history["train_loss"]) == 4 and history["pairs"]["sentiment"] > 10_000
+    assert history["pairs"]["outlet"] > 3_000
+    probes = ["sentiment: a gorgeous, witty film.", "outlet: The senate voted on Tuesday to confirm the nominee."]
+    trained.eval()
+    assert generate_text(model, tokenizer, probes, max_new_tokens=5) == generate_text(trained, trained_tokenizer,
+                                                                                       probes, max_new_tokens=5)
+    assert np.allclose(label_scores(model, tokenizer, probes, ["fresh", "tass"]),
+                       label_scores(trained, trained_tokenizer, probes, ["fresh", "tass"]))
+    # a second call loads the same files again
+    again_model, _, again_history = news_rt_t5(**settings)
+    assert again_history == history
+    assert all(torch.equal(again_model.state_dict()[k], loaded[k]) for k in loaded)

@@ -6,6 +6,7 @@ import torch
 from scipy import stats
 
 from companion.word2vec import (
+    cumulative_table,
     encode_corpus,
     gensim_skipgram,
     keep_probabilities,
@@ -15,6 +16,7 @@ from companion.word2vec import (
     skipgram_pairs,
     train_skipgram,
 )
+from companion.word2vec import _search, _sgns_pass
 
 
 # --------------------------------------------------------------------------- the loss
@@ -53,6 +55,60 @@ def test_gradients_match_autograd():
     auto_centre, auto_outputs = torch.autograd.grad(reference.sum(), (centre, outputs))
     torch.testing.assert_close(grad_centre, auto_centre)
     torch.testing.assert_close(grad_outputs, auto_outputs)
+
+
+# --------------------------------------------------------------------------- the compiled trainer
+
+
+def test_the_trainers_steps_are_sgd_on_the_hand_written_gradients():
+    # Document [0, 1], window 1, no subsampling, one noise word that is always word 2:
+    # the pass trains the pair (0 -> 1) and then (1 -> 0), each one SGD step.
+    rng = np.random.default_rng(0)
+    w_in = rng.normal(size=(3, 4)).astype(np.float32)
+    w_out = rng.normal(size=(3, 4)).astype(np.float32)
+    lr = 0.1
+    expected_in, expected_out = w_in.astype(np.float64), w_out.astype(np.float64)
+    expected_loss = 0.0
+    for centre, context in ((0, 1), (1, 0)):
+        v = torch.from_numpy(expected_in[centre][None])
+        outputs = torch.from_numpy(expected_out[[context, 2]][None])
+        loss, grad_centre, grad_outputs = sgns_loss_and_gradients(v, outputs)
+        expected_loss += loss.item()
+        expected_in[centre] -= lr * grad_centre[0].numpy()
+        expected_out[[context, 2]] -= lr * grad_outputs[0].numpy()
+    progress = np.array([0, 2], dtype=np.int64)
+    always_word_2 = cumulative_table([0.0, 0.0, 1.0])
+    pairs, total_loss, loss_pairs = _sgns_pass(np.array([0, 1], dtype=np.int32), np.array([0, 2], dtype=np.int64),
+                                               np.ones(3), always_word_2, w_in, w_out, 1, 1, lr, lr,
+                                               progress, np.zeros(1, dtype=np.uint64), 1)
+    assert pairs == loss_pairs == 2 and progress[0] == 2
+    assert total_loss == pytest.approx(expected_loss, rel=1e-5)
+    np.testing.assert_allclose(w_in, expected_in, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w_out, expected_out, rtol=1e-5, atol=1e-6)
+
+
+def test_the_trainer_draws_windows_and_subsamples_as_word2vec():
+    # One long document of distinct-enough tokens: with a random window 1..5 a centre far
+    # from the ends has 2 * mean(1..5) = 6 contexts; with subsampling, about sum(keep) centres.
+    rng = np.random.default_rng(1)
+    docs = [[f"w{i}" for i in rng.zipf(1.5, size=200_000) % 500]]
+    _, history = train_skipgram(docs, dim=4, window=5, negative=1, epochs=1, min_count=1, sample=0)
+    assert history["pairs"].iloc[-1] / 200_000 == pytest.approx(6.0, rel=0.01)
+    corpus = encode_corpus(docs, min_count=1)
+    expected_kept = keep_probabilities(corpus.counts, sample=1e-3)[corpus.ids].sum()
+    _, history = train_skipgram(docs, dim=4, window=5, negative=1, epochs=1, min_count=1, sample=1e-3)
+    assert history["pairs"].iloc[-1] / expected_kept == pytest.approx(6.0, rel=0.01)
+
+
+def test_cumulative_table_and_the_trainers_search_draw_each_word_with_its_probability():
+    cum = cumulative_table([1, 2, 0, 5], domain=80)
+    assert cum.tolist() == [10, 30, 30, 80]
+    draws = [_search(cum, np.uint64(r)) for r in range(80)]  # every r once: exact frequencies
+    assert np.bincount(draws, minlength=4).tolist() == [10, 20, 0, 50]
+    r = np.random.default_rng(0).integers(0, 80, size=500, dtype=np.uint64)
+    assert [_search(cum, x) for x in r] == np.searchsorted(cum, r, side="right").tolist()
+    with pytest.raises(ValueError, match="non-negative"):
+        cumulative_table([1, -1])
 
 
 # --------------------------------------------------------------------------- noise and subsampling
@@ -164,6 +220,16 @@ def test_training_is_repeatable():
     np.testing.assert_array_equal(a.vectors, b.vectors)
     assert history_a.equals(history_b)
     assert not np.array_equal(a.vectors, c.vectors)
+
+
+def test_the_sum_of_input_and_output_vectors_comes_from_the_same_run():
+    docs, _ = _two_topic_corpus()
+    settings = dict(dim=8, epochs=1, min_count=1, seed=3)
+    (v, _), (u, _), (both, _) = (train_skipgram(docs, vectors=choice, **settings) for choice in ("input", "output", "sum"))
+    assert not np.allclose(u.vectors, 0)  # output vectors start at zero and must have been trained
+    np.testing.assert_array_equal(both.vectors, v.vectors + u.vectors)
+    with pytest.raises(ValueError, match=r"vectors must be one of 'input', 'output', 'sum', got 'both'"):
+        train_skipgram(docs, vectors="both", **settings)
 
 
 def test_words_below_min_count_are_dropped_and_windows_reach_over_them():
