@@ -1,8 +1,11 @@
 """The pip requirements and Binder's environment.yml must name the same packages and versions."""
 
+import os
 import re
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,3 +99,31 @@ def test_readme_shows_the_latest_leaderboard():
     table = (ROOT / "reports" / "leaderboard.md").read_text().strip()
     block = readme.split("<!-- leaderboard:start -->")[1].split("<!-- leaderboard:end -->")[0].strip()
     assert block == table, "copy reports/leaderboard.md into the README's leaderboard block"
+
+
+@pytest.mark.slow
+def test_nbval_kernels_get_the_test_cache_and_the_network_guard(tmp_path):
+    """The root conftest.py reaches the chapters' kernels too, not only the unit-test process."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import nbformat
+
+    probe_dir = Path(tempfile.mkdtemp(prefix=".nbval-probe-", dir=ROOT))  # under the root, as book/ is
+    try:
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+            "import os\n"
+            "assert os.environ['COMPANION_CACHE'] == os.environ['EXPECTED_CACHE'], os.environ.get('COMPANION_CACHE')\n"
+            "assert os.environ['COMPANION_BLOCK_NETWORK'] == '1'")])
+        nb.metadata.kernelspec = {"name": "word-embeddings-book", "display_name": "book", "language": "python"}
+        nbformat.write(nb, probe_dir / "probe.ipynb")
+        cache = tmp_path / "test-cache"
+        env = {k: v for k, v in os.environ.items() if k not in ("COMPANION_CACHE", "COMPANION_BLOCK_NETWORK")}
+        env.update(COMPANION_TEST_CACHE=str(cache), EXPECTED_CACHE=str(cache))
+        run = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+                              str(probe_dir / "probe.ipynb")], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout[-2000:]
+        assert "1 passed" in run.stdout
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
