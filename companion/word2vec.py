@@ -335,6 +335,9 @@ def encode_corpus(docs: Sequence[Sequence[str]], min_count: int = 5) -> SkipGram
 _compile = numba.njit(nogil=True, fastmath=True)
 #: The trainer's logged loss is the mean over the pairs of every ``LOSS_EVERY``-th centre word.
 LOSS_EVERY = 8
+#: word2vec.c's and gensim's learning rate (falling linearly to ``MIN_LR``) and noise exponent, the
+#: defaults of :func:`train_skipgram`, :func:`gensim_skipgram` and :func:`news_skipgram`.
+LR, MIN_LR, POWER = 0.025, 1e-4, 0.75
 
 
 @_compile
@@ -454,9 +457,9 @@ def train_skipgram(
     epochs: int = 5,
     min_count: int = 5,
     sample: float = 1e-3,
-    lr: float = 0.025,
-    min_lr: float = 1e-4,
-    power: float = 0.75,
+    lr: float = LR,
+    min_lr: float = MIN_LR,
+    power: float = POWER,
     seed: int = 0,
     log_every: int = 100_000,
     vectors: str = "input",
@@ -560,8 +563,8 @@ def gensim_skipgram(
     epochs: int = 5,
     min_count: int = 5,
     sample: float = 1e-3,
-    lr: float = 0.025,
-    min_lr: float = 1e-4,
+    lr: float = LR,
+    min_lr: float = MIN_LR,
     seed: int = 0,
 ) -> KeyedVectors:
     """gensim's ``Word2Vec`` skip-gram with the settings of :func:`train_skipgram`.
@@ -579,7 +582,7 @@ def gensim_skipgram(
     model = Word2Vec(
         sentences=list(docs), sg=1, hs=0, negative=negative, window=window, vector_size=dim,
         min_count=min_count, sample=sample, epochs=epochs, alpha=lr, min_alpha=min_lr,
-        ns_exponent=0.75, workers=1, seed=seed,
+        ns_exponent=POWER, workers=1, seed=seed,
     )
     return model.wv
 
@@ -611,7 +614,7 @@ def news_skipgram(
 
     def compute():
         words, w_in, w_out, history = _train_arrays(news_tokens(), dim, window, negative, epochs, min_count, sample,
-                                                    0.025, 1e-4, 0.75, seed, 100_000)
+                                                    LR, MIN_LR, POWER, seed, 100_000)
         return {"words": list(words), "input": w_in, "output": w_out, "history": history}
 
     name = f"word2vec/news-sgns-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}.pkl"
