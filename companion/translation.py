@@ -155,11 +155,36 @@ def orthogonal_map(X, Z) -> np.ndarray:
     *rows*: an isometric embedding of the source into a subspace of the target. It is
     the transpose of the map in the other direction, ``procrustes(Z, X).T``, since
     ``Z^T X`` is the transpose of ``X^T Z``.
+
+    **Fewer pairs than dimensions.** When both spaces have ``d`` dimensions and
+    ``M = X^T Z`` has rank ``r < d`` (for instance ``n < d`` pairs), the pairs fix
+    the rotation only on ``r`` directions: ``W = U V^T`` holds for *any* choice of
+    the last ``d - r`` singular vectors, and the SVD picks them by rounding, so
+    two processors return different maps. This function then returns, among the
+    maximisers, the one closest to the identity (largest trace, i.e. smallest
+    ``||W - I||_F``): ``U_r V_r^T`` on the determined part, completed by the
+    rotation ``U_0 R V_0^T`` whose ``R`` is the polar factor of ``V_0^T U_0``. A
+    direction the pairs say nothing about is left where it is.
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(3, 5)); Z = X @ np.linalg.qr(rng.normal(size=(5, 5)))[0]
+    >>> W = orthogonal_map(X, Z)
+    >>> bool(np.allclose(W @ W.T, np.eye(5)) and np.allclose(X @ W, Z))
+    True
     """
     X, Z = _as_matrix("X", X), _as_matrix("Z", Z)
-    if X.shape[1] >= Z.shape[1]:
+    if X.shape[1] > Z.shape[1]:
         return procrustes(X, Z)
-    return procrustes(Z, X).T
+    if X.shape[1] < Z.shape[1]:
+        return procrustes(Z, X).T
+    d = X.shape[1]
+    U, s, Vt = np.linalg.svd(X.T @ Z)
+    rank = int(np.sum(s > np.finfo(np.float64).eps * d * (s[0] if s.size else 0.0)))
+    if rank == d:
+        return U @ Vt
+    U_r, U_0, V_r, V_0 = U[:, :rank], U[:, rank:], Vt[:rank].T, Vt[rank:].T
+    P, _, Qt = np.linalg.svd(V_0.T @ U_0)  # V_0^T U_0 = P S Q^T; trace(U_0 R V_0^T) is largest at R = Q P^T
+    return U_r @ V_r.T + U_0 @ (Qt.T @ P.T) @ V_0.T
 
 
 def pair_matrices(source: KeyedVectors, target: KeyedVectors, pairs: Sequence[tuple[str, str]]):

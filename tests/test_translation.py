@@ -97,6 +97,36 @@ def test_orthogonal_map_into_a_larger_space_recovers_an_isometric_embedding():
     assert np.allclose(W, Q)
 
 
+def test_orthogonal_map_equals_scipy_when_the_pairs_fix_the_rotation():
+    from scipy.linalg import orthogonal_procrustes
+
+    rng = np.random.default_rng(4)
+    X, Z = rng.normal(size=(30, 6)), rng.normal(size=(30, 6))
+    assert np.allclose(orthogonal_map(X, Z), orthogonal_procrustes(X, Z)[0])
+
+
+def test_orthogonal_map_with_fewer_pairs_than_dimensions_is_the_best_fit_closest_to_the_identity():
+    """15 pairs in 40 dimensions fix the rotation on at most 15 directions; the SVD's choice of the
+    rest is rounding. The map returned is a best fit (the same objective as scipy's), orthogonal,
+    the identity on directions orthogonal to every pair, and the same whatever the order of the pairs."""
+    from scipy.linalg import orthogonal_procrustes
+
+    rng = np.random.default_rng(5)
+    n, d = 15, 40
+    X, Z = rng.normal(size=(n, d)), rng.normal(size=(n, d))
+    W = orthogonal_map(X, Z)
+    scipy_W = orthogonal_procrustes(X, Z)[0]
+    assert np.allclose(W @ W.T, np.eye(d))
+    assert np.isclose(np.trace(W.T @ X.T @ Z), np.trace(scipy_W.T @ X.T @ Z))
+    assert np.trace(W) > np.trace(scipy_W) + 1.0  # scipy fills the free directions arbitrarily
+    basis = np.linalg.qr(np.vstack([X, Z]).T, mode="complete")[0][:, 2 * n:]  # orthogonal to all pairs
+    assert np.allclose(basis.T @ W, basis.T)
+    order = rng.permutation(n)
+    assert np.allclose(orthogonal_map(X[order], Z[order]), W, atol=1e-12)
+    # the identity, when the pairs already agree, whatever the number of pairs
+    assert np.allclose(orthogonal_map(X, X), np.eye(d))
+
+
 def test_orthogonal_map_bad_input():
     with pytest.raises(ValueError, match="empty"):
         orthogonal_map(np.zeros((0, 2)), np.zeros((0, 3)))
