@@ -754,10 +754,11 @@ def read_report(path: str | Path | None = None, check_against: pd.DataFrame | No
 
     With ``check_against`` (rows of :func:`run_models`), every row there must be in
     the file with a score equal within ``atol``: the check that the file was
-    computed on the same tasks and models. The book prints scores to three
-    decimals, and the default ``atol`` of one unit in that last digit lets a
-    score that rounds one way on the machine that wrote the file and the other
-    way on the reader's pass, while a file from other tasks or models fails. A
+    computed on the same tasks and models. Choose ``atol`` as one unit of the
+    last digit printed: the report's tables have three decimals (the default),
+    the chapter prints two and passes ``atol=0.01``. Then a score that rounds
+    one way on the machine that wrote the file and the other way on the
+    reader's pass is accepted, while a file from other tasks or models fails. A
     stale or partial file raises ``ValueError`` naming every row that differs;
     run ``make leaderboard`` (``python -m companion.leaderboard --all``) to
     refresh it. Used by the chapter *Choosing an embedding model* for the rows
