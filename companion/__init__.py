@@ -33,6 +33,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.contextual`: token vectors by layer, pooling, anisotropy;
 - :mod:`companion.causal_lm`: a tiny GPT trained on the news corpus, perplexity against a unigram baseline, token neighbours, layer cosines and the logit lens;
 - :mod:`companion.decoding`: greedy, temperature, top-k and nucleus decoding, batched seeded generation, distinct-n and repetition rate; training compute;
+- :mod:`companion.prompting`: few-shot classification with a causal LM: prompts, demonstrations, label-word scores;
 - :mod:`companion.finetuning`: frozen MiniLM embeddings vs top-layer, LoRA (from scratch and peft) and full fine-tuning;
 - :mod:`companion.leaderboard`: an offline mini-MTEB, ``evaluate(model, tasks)`` and ``python -m companion.leaderboard``;
 - :mod:`companion.scale`: training compute and memory, data-parallel training with ``torch.distributed``;
