@@ -356,7 +356,7 @@ def sentiment_examples(reviews, tokenizer, max_input_tokens: int = MAX_INPUT_TOK
     if bad:
         raise ValueError(f"labels must be 0 (rotten) or 1 (fresh), got {bad}")
     keep = [isinstance(t, str) and bool(t.strip()) for t in reviews["text"]]
-    texts = first_tokens(list(reviews["text"][keep]), tokenizer, max_input_tokens - _prefix_length("sentiment", tokenizer))
+    texts = _cut_for(list(reviews["text"][keep]), "sentiment", tokenizer, max_input_tokens)
     return [(task_input("sentiment", text), LABEL_WORDS[int(label)]) for text, label in zip(texts, reviews["label"][keep])]
 
 
