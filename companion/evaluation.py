@@ -153,6 +153,10 @@ def analogy_accuracy(
       ``s = (1 + cos) / 2`` (Levy & Goldberg 2014; gensim's
       ``most_similar_cosmul`` uses ``epsilon = 1e-6``).
 
+    Words that share one vector (spaCy's tables map many keys to one row) tie;
+    the first of them in ``kv``'s order is the answer. Each distinct vector is
+    scored once, so the tie holds exactly whatever the CPU's rounding.
+
     Parameters
     ----------
     kv : KeyedVectors
@@ -196,15 +200,27 @@ def analogy_accuracy(
     covered = np.array([all(w in known for w in row) for row in words], dtype=bool)
     ids = np.array([[known[w] for w in row] for row in words[covered]], dtype=np.int64).reshape(-1, 4)
     unit = _unit(kv.vectors[: len(known)]).astype(np.float32)
+    # Words that share one vector (spaCy maps many keys to one row) tie exactly, but a matrix product
+    # may round their scores differently by position and SIMD kernel: score each distinct vector once
+    # and copy, so a tie stays a tie and argmax takes the first (most frequent) of the tied words.
+    distinct, first, shared = np.unique(unit, axis=0, return_index=True, return_inverse=True)
+    if len(distinct) < len(unit):
+        order = np.argsort(first)  # distinct rows in order of first appearance
+        distinct, shared = distinct[order], np.argsort(order)[shared.ravel()]
+    else:
+        distinct, shared = unit, None
+
+    def expand(scores: np.ndarray) -> np.ndarray:
+        return scores if shared is None else scores[:, shared]
 
     predicted = np.empty(len(ids), dtype=np.int64)
     for start in range(0, len(ids), batch_size):
         a, b, c = (ids[start : start + batch_size, k] for k in range(3))
         if method == "3cosadd":
             target = unit[b] - unit[a] + unit[c]
-            scores = target @ unit.T  # same argmax as the cosine: |target| is fixed per question
+            scores = expand(target @ distinct.T)  # same argmax as the cosine: |target| is fixed per question
         else:
-            sim_a, sim_b, sim_c = ((1.0 + unit[x] @ unit.T) / 2.0 for x in (a, b, c))
+            sim_a, sim_b, sim_c = ((1.0 + expand(unit[x] @ distinct.T)) / 2.0 for x in (a, b, c))
             scores = sim_b * sim_c / (sim_a + epsilon)
         rows = np.arange(len(a))
         for x in (a, b, c):

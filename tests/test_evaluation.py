@@ -181,6 +181,27 @@ def test_analogy_by_hand():
         assert result["by_section"] is None
 
 
+def test_words_sharing_a_vector_tie_and_the_first_wins_whatever_the_rounding():
+    """spaCy maps many keys to one vector: such words tie exactly, and the first of them in the
+    vocabulary is the answer, on every CPU (each distinct vector is scored once)."""
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(300, 20))
+    answer = base[0] - base[1] + base[2]  # a vector that is the best 3CosAdd candidate for (1 : 0 :: 2 : ?)
+    vectors = np.vstack([base, answer, answer * 3.0, rng.normal(size=(50, 20))])
+    # rows 300 ("first") and 301 ("second") have the same direction; row 301 is the same after normalising
+    words = [f"w{i}" for i in range(300)] + ["first", "second"] + [f"x{i}" for i in range(50)]
+    kv = keyed_vectors(words, vectors)
+    for d, expected in (("first", 1), ("second", 0)):
+        questions = pd.DataFrame([("w1", "w0", "w2", d)], columns=list("abcd"))
+        for method in ("3cosadd", "3cosmul"):
+            assert analogy_accuracy(kv, questions, method=method)["correct"] == expected, (d, method)
+    # exact duplicate rows at scattered positions: the answer is the same as with the duplicates removed
+    duplicated = keyed_vectors(words + ["w0copy", "firstcopy"], np.vstack([vectors, base[0], answer]))
+    questions = pd.DataFrame([("w1", "w0", "w2", "first"), ("w3", "w4", "w5", "w6")], columns=list("abcd"))
+    ours = analogy_accuracy(duplicated, questions)["answers"].tolist()
+    assert ours == analogy_accuracy(kv, questions)["answers"].tolist()
+
+
 # --------------------------------------------------------------------------- bad input
 
 
