@@ -46,7 +46,8 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.kernel`: ``python -m companion.kernel --install`` installs the book's Jupyter kernel, which carries it;
 - :mod:`companion.reproducibility`: :func:`setup`;
 - :mod:`companion.cards`: ``python -m companion.cards`` writes the *Data and models* page;
-- :mod:`companion.profiling`: ``python -m companion.profiling`` times every chapter.
+- :mod:`companion.profiling`: ``python -m companion.profiling`` times every chapter;
+- :mod:`companion.memory`: freed memory goes back to the operating system after every cell.
 
 Importing the package pins the CPU dispatch of NumPy, OpenBLAS and PyTorch
 (:func:`companion.cpu_dispatch.pin`, before either library loads) and sets the

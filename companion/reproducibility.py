@@ -128,7 +128,12 @@ def torch_threads(threads: int):
 
 
 def setup(seed: int = 0, threads: int = 2, quiet: bool = True) -> None:
-    """Seed every generator, fix thread counts, quiet libraries and set the figure style."""
+    """Seed every generator, fix thread counts, quiet libraries and set the figure style.
+
+    It also makes freed memory go back to the operating system: large blocks
+    at once (:func:`companion.memory.map_large_blocks`) and, in a notebook
+    kernel, the rest after every cell (:func:`companion.memory.release_after_each_cell`).
+    """
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(threads, int) or threads < 1:
@@ -137,6 +142,10 @@ def setup(seed: int = 0, threads: int = 2, quiet: bool = True) -> None:
     if quiet:
         _quiet_libraries()
     _fix_threads(threads)
+    from .memory import map_large_blocks, release_after_each_cell
+
+    map_large_blocks()
+    release_after_each_cell()
     random.seed(seed)
     np.random.seed(seed)
     try:

@@ -45,6 +45,20 @@ def test_token_neighbours_agree_with_brute_force_cosine():
         assert scores[row].tolist() == pytest.approx([c for c, _ in expected], abs=1e-5)
 
 
+def test_token_neighbours_chunking_does_not_change_scores():
+    """Chunks of any size give the scores and neighbours of F.normalize on the whole matrix."""
+    matrix = torch.randn(300, 16, generator=torch.Generator().manual_seed(1)).to(torch.bfloat16)
+    queries = [0, 150, 299]
+    normalize = torch.nn.functional.normalize
+    whole = normalize(matrix[queries].float(), dim=1) @ normalize(matrix.float(), dim=1).T
+    whole[torch.arange(3), queries] = -2.0
+    expected = whole.topk(10, dim=1)
+    for chunk in (1, 64, 300, 8_192):
+        scores, ids = token_neighbours(matrix, queries, k=10, chunk=chunk)
+        assert torch.equal(ids, expected.indices)
+        torch.testing.assert_close(scores, expected.values, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     "kwargs, bad",
     [({"k": 0}, "0"), ({"k": 50}, "50"), ({"query_ids": [60]}, r"\[60\]"), ({"chunk": -1}, "-1")],
