@@ -365,7 +365,7 @@ def multi_head_attention() -> Figure:
         _text(ax, 4.52, y + 0.17, rf"$\mathrm{{head}}_{{{i}}}$", size=11.5)
     _text(ax, 1.85, 1.28, r"$\vdots$", size=13)
     _text(ax, 3.5, 1.28, r"$\vdots$", size=13)
-    _text(ax, 1.85, 0.15, r"each head: width $d_k = d_{\text{model}} / h$", size=9.5, color=NOTE)
+    _text(ax, 1.85, 0.15, r"each head: width $d_k = d_{\text{model}} / h$", size=10.5, color=NOTE)
     w_o = _box(ax, 6.55, 1.65, 0.55, 0.42, "$W_O$", kind="attention", size=13)
     _arrow(ax, concat.right, w_o.left)
     _arrow(ax, w_o.top, (6.55, 3.0))
