@@ -17,7 +17,7 @@ PYTEST := $(BIN)/python -m pytest
 # nbval starts the kernel each chapter names (word-embeddings-book), with its pinned environment
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install book book-execute test test-unit test-notebooks test-site test-browser lab profile bench leaderboard execute data-card clean
+.PHONY: install book book-execute test test-unit test-notebooks test-site test-browser lab profile bench leaderboard execute data-card figures clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
@@ -84,6 +84,10 @@ execute: $(STAMP) $(KERNEL)
 
 data-card: $(STAMP)
 	$(BIN)/python -m companion.cards
+
+# the architecture figures of the chapters, from companion/diagrams.py (tests/test_diagrams.py checks them)
+figures: $(STAMP)
+	$(BIN)/python -m companion.diagrams --write book/figures
 
 clean:
 	rm -rf _build

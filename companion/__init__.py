@@ -46,6 +46,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.kernel`: ``python -m companion.kernel --install`` installs the book's Jupyter kernel, which carries it;
 - :mod:`companion.reproducibility`: :func:`setup`;
 - :mod:`companion.cards`: ``python -m companion.cards`` writes the *Data and models* page;
+- :mod:`companion.diagrams`: the architecture figures (skip-gram, ELMo, attention, Transformer blocks, T5, LoRA), ``python -m companion.diagrams --write book/figures``;
 - :mod:`companion.profiling`: ``python -m companion.profiling`` times every chapter;
 - :mod:`companion.memory`: freed memory goes back to the operating system after every cell.
 
