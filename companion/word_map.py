@@ -63,8 +63,8 @@ for (let p = 0; p < sources.length; p++) {
   // centre on the word, wide enough to show its neighbours too, however far the map put them
   const fig = figures[p], far = Math.max(...shown.map(j => Math.max(Math.abs(data.x[j] - data.x[i]),
                                                                     Math.abs(data.y[j] - data.y[i]))));
-  const half = Math.max(spans[p], 1.1 * far);
-  fig.x_range.setv({start: data.x[i] - half, end: data.x[i] + half});
+  const half = Math.max(spans[p], 1.15 * far);
+  fig.x_range.setv({start: data.x[i] - half, end: data.x[i] + 1.3 * half});  // room for labels on the right
   fig.y_range.setv({start: data.y[i] - half, end: data.y[i] + half});
   found.push(fig.title.text);
 }
@@ -167,13 +167,15 @@ def _stable_ids(page: str) -> str:
     return _UUID.sub(lambda m: ids[m.group(0)], page)
 
 
-def word_map(panels: Sequence[MapPanel], width: int = 380, height: int = 400, point_size: int = 5,
+def word_map(panels: Sequence[MapPanel], height: int = 420, point_size: int = 5,
              zoom_span: float = 0.15, title: str = "Word vectors in 2-D") -> WordMap:
     """Side-by-side, searchable maps of ``panels`` as one standalone HTML page (resources inlined).
 
+    The panels share the width of the page (or of the notebook's iframe) and are ``height`` pixels tall.
+
     Hovering a point shows the word and its nearest words in the full space; typing a word in the
-    search box selects it and those neighbours in every panel that has it, labels them and centres the
-    view on it, zoomed in to show them all (at least ``zoom_span`` of the panel's width); "reset" in
+    search box selects it and those neighbours in every panel that has it, labels them and moves the
+    view to it, zoomed in to show them all (at least ``zoom_span`` of the panel's width); "reset" in
     the toolbar returns to the whole map.
     """
     from bokeh.embed import file_html
@@ -196,8 +198,9 @@ def word_map(panels: Sequence[MapPanel], width: int = 380, height: int = 400, po
             "neighbours": panel.neighbours.tolist(),
         }))
         labels.append(ColumnDataSource({"x": [], "y": [], "text": []}))
-        fig = figure(title=panel.name, width=width, height=height, tools="pan,wheel_zoom,box_zoom,reset",
-                     active_drag="pan", x_axis_label="PC 1", y_axis_label="PC 2", name=f"word-map-{number}")
+        fig = figure(title=panel.name, height=height, sizing_mode="stretch_width", min_width=240,
+                     tools="pan,wheel_zoom,box_zoom,reset", active_drag="pan", toolbar_location="above",
+                     x_axis_label="PC 1", y_axis_label="PC 2", name=f"word-map-{number}")
         fig.toolbar.logo = None  # a link to bokeh.org: nothing on the map points off the machine
         points = fig.scatter("x", "y", source=sources[-1], size=point_size, alpha=0.5, color="#4c72b0",
                              selection_color="#c44e52", selection_alpha=1.0, nonselection_alpha=0.12)
@@ -207,11 +210,12 @@ def word_map(panels: Sequence[MapPanel], width: int = 380, height: int = 400, po
         figures.append(fig)
         spans.append(float(np.ptp(xy[:, 0])) * zoom_span / 2)
     search = TextInput(title="Search a word (lower case):", placeholder="e.g. oil", width=240, name="word-search")
-    status = Div(text="", width=2 * width - 260, name="word-search-status")
+    status = Div(text="", sizing_mode="stretch_width", name="word-search-status")
     callback = CustomJS(args={"sources": sources, "labels": labels, "figures": figures, "spans": spans,
                               "status": status}, code=_SEARCH_JS)
     search.js_on_change("value_input", callback)
     search.js_on_change("value", callback)
-    layout = column(row(search, status), row(*figures))
+    layout = column(row(search, status, sizing_mode="stretch_width"), row(*figures, sizing_mode="stretch_width"),
+                    sizing_mode="stretch_width")
     page = _stable_ids(file_html(layout, resources=INLINE, title=title))
-    return WordMap(html=page, panels=tuple(panels), height=height + 110)
+    return WordMap(html=page, panels=tuple(panels), height=height + 70)
