@@ -45,7 +45,7 @@ WORD = re.compile(r"[a-z]+(?:[-'][a-z]+)*")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 # The search box's callback: the only JavaScript of ours. For each panel it selects the word and its
-# neighbours (Bokeh fades every other point), labels them, and centres the view on the word.
+# neighbours (Bokeh fades every other point), labels them, and moves the view to the word.
 # (A Python string: the backslashes of the \u escapes are doubled.)
 _SEARCH_JS = """
 const query = (cb_obj.value_input ?? cb_obj.value ?? "").trim().toLowerCase();
@@ -60,7 +60,7 @@ for (let p = 0; p < sources.length; p++) {
   const shown = [i, ...data.neighbours[i]];
   sources[p].selected.indices = shown;
   labels[p].data = {x: shown.map(j => data.x[j]), y: shown.map(j => data.y[j]), text: shown.map(j => data.word[j])};
-  // centre on the word, wide enough to show its neighbours too, however far the map put them
+  // the word near the middle, the view wide enough to show its neighbours, however far the map put them
   const fig = figures[p], far = Math.max(...shown.map(j => Math.max(Math.abs(data.x[j] - data.x[i]),
                                                                     Math.abs(data.y[j] - data.y[i]))));
   const half = Math.max(spans[p], 1.15 * far);
@@ -81,6 +81,18 @@ class MapPanel:
     words: list[str]
     xy: np.ndarray  # (n, 2)
     neighbours: np.ndarray  # (n, k) row indices into words, nearest first
+
+    def __post_init__(self):
+        n = len(self.words)
+        xy, neighbours = np.asarray(self.xy), np.asarray(self.neighbours)
+        if xy.shape != (n, 2) or not np.isfinite(xy).all():
+            raise ValueError(f"panel {self.name!r}: xy must be {n} finite 2-D points, one per word; got shape {xy.shape}")
+        if neighbours.ndim != 2 or len(neighbours) != n or not np.issubdtype(neighbours.dtype, np.integer):
+            raise ValueError(f"panel {self.name!r}: neighbours must be an integer array with one row per word "
+                             f"({n} rows); got shape {neighbours.shape} and dtype {neighbours.dtype}")
+        if neighbours.size and (neighbours.min() < 0 or neighbours.max() >= n):
+            raise ValueError(f"panel {self.name!r}: neighbours must be row indices from 0 to {n - 1}; "
+                             f"got values from {neighbours.min()} to {neighbours.max()}")
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,13 @@ def test_bad_input_raises_errors_that_name_the_value_and_what_is_valid():
         word_map([project_words(kv, kv.index_to_key[:10], "toy")], zoom_span=2)
     with pytest.raises(ValueError, match="MapPanel"):
         word_map(["not a panel"])
+    words = ["a", "b", "c"]
+    with pytest.raises(ValueError, match=r"'toy'.*3 finite 2-D points.*\(2, 2\)"):
+        MapPanel("toy", words, np.zeros((2, 2)), np.zeros((3, 1), dtype=int))
+    with pytest.raises(ValueError, match=r"'toy'.*from 0 to 2.*to 3"):
+        MapPanel("toy", words, np.zeros((3, 2)), np.array([[1], [2], [3]]))
+    with pytest.raises(ValueError, match=r"'toy'.*one row per word"):
+        MapPanel("toy", words, np.zeros((3, 2)), np.zeros((3, 1)))
 
 
 # -- the page ----------------------------------------------------------------------------------
