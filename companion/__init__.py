@@ -26,6 +26,7 @@ the concept it implements and each explained in one chapter of the book:
 - :mod:`companion.evaluation`: word similarity and analogy benchmarks with coverage;
 - :mod:`companion.word2vec`: skip-gram with negative sampling from scratch, beside gensim;
 - :mod:`companion.glove`: GloVe's weighted least squares with AdaGrad, from scratch;
+- :mod:`companion.word_map`: an interactive map of word vectors (PCA to 2-D, hover, search; Bokeh, offline);
 - :mod:`companion.subwords`: fastText character n-grams, BPE from scratch, BPE/WordPiece tokenizers;
 - :mod:`companion.elmo`: ELMo's biLM (an LSTM from scratch beside torch's), ScalarMix, layer-wise ELMo vectors;
 - :mod:`companion.attention`: attention, positional encodings and the Transformer block;

@@ -57,3 +57,13 @@ def test_a_typed_result_is_caught_and_a_rounded_one_is_not():
         {"cell_type": "markdown", "source": "On 12,000 words the score is 0.71 ($0.9$ in theory), better than 0.68."},
     ]}
     assert prose_numbers.flagged(notebook) == [(1, "0.68")]
+
+
+def test_numbers_inside_an_embedded_page_or_script_do_not_count_as_computed():
+    # the interactive word map stores a whole Bokeh page (library code and data) in an iframe's srcdoc
+    page = '<iframe srcdoc="&lt;script&gt;var n = 0.68;&lt;/script&gt;" class="word-map"></iframe><script>x = 0.68</script>'
+    notebook = {"cells": [
+        {"cell_type": "code", "source": "show()", "outputs": [{"data": {"text/html": page + "<td>0.71</td>"}}]},
+        {"cell_type": "markdown", "source": "The score is 0.71, better than 0.68."},
+    ]}
+    assert prose_numbers.flagged(notebook) == [(1, "0.68")]

@@ -61,6 +61,11 @@ def code_numbers(text: str) -> set[str]:
     return found
 
 
+# An output's embedded program (a <script>, or a whole page in an iframe's srcdoc, as the interactive
+# word map of companion.word_map) is a library's code and data, not a result: its numbers do not count.
+EMBEDDED = re.compile(r"<script\b.*?</script>|\bsrcdoc=\"[^\"]*\"", re.S | re.I)
+
+
 def _outputs(cell) -> str:
     parts = []
     for output in cell.get("outputs", []):
@@ -68,7 +73,7 @@ def _outputs(cell) -> str:
             parts.append(_joined(output["text"]))
         for kind, value in output.get("data", {}).items():
             if kind.startswith("text/"):
-                parts.append(_joined(value))
+                parts.append(EMBEDDED.sub(" ", _joined(value)) if kind == "text/html" else _joined(value))
     return "\n".join(parts)
 
 

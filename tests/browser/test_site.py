@@ -299,3 +299,123 @@ def test_visit_records_a_missing_page_as_a_failure(browser, site_url):
     assert page.status == 404
     assert len(browser.network.failed) > before
     del browser.network.failed[before:]
+
+
+# -- the interactive word map (companion.word_map) ------------------------------------------
+
+def _word_map_pages() -> list[str]:
+    """The notebook chapters whose stored outputs hold an interactive word map."""
+    pages = []
+    for name in NOTEBOOKS:
+        notebook = nbformat.read(ROOT / f"{name}.ipynb", as_version=4)
+        if any('class="word-map"' in output.get("data", {}).get("text/html", "")
+               for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])):
+            pages.append(name)
+    return pages
+
+
+MAP_READY = ("() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].get_model_by_name('word-map-0')"
+             " && Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name('word-map-0')) !== null")
+
+# the point of panel 0 farthest to the right (an outlier, so few others share its pixel), in the frame's pixels
+RIGHTMOST_POINT = """() => {
+  const doc = Bokeh.documents[0], source = doc.get_model_by_name('word-map-points-0');
+  const view = Bokeh.index.find_one(doc.get_model_by_name('word-map-0'));
+  const xs = source.data.x;
+  let i = 0;
+  for (let j = 1; j < xs.length; j++) if (xs[j] > xs[i]) i = j;
+  const box = view.canvas_view.el.getBoundingClientRect();
+  return {word: source.data.word[i], x: box.left + view.frame.x_scale.compute(xs[i]),
+          y: box.top + view.frame.y_scale.compute(source.data.y[i])};
+}"""
+
+# what a search left in the document: per panel, the selected words, the labels and whether the view shows them
+SEARCH_STATE = """() => {
+  const doc = Bokeh.documents[0], panels = [];
+  for (let p = 0; doc.get_model_by_name('word-map-' + p); p++) {
+    const source = doc.get_model_by_name('word-map-points-' + p), fig = doc.get_model_by_name('word-map-' + p);
+    const label = doc.get_model_by_name('word-map-labels-' + p);
+    const i = source.selected.indices[0];
+    panels.push({selected: source.selected.indices.map(j => source.data.word[j]),
+                 neighbours: i === undefined ? [] : [...source.data.neighbours[i]].map(j => source.data.word[j]),
+                 labels: label ? [...label.source.data.text] : null,
+                 inside: source.selected.indices.every(j => fig.x_range.start < source.data.x[j] && source.data.x[j] < fig.x_range.end
+                                                          && fig.y_range.start < source.data.y[j] && source.data.y[j] < fig.y_range.end),
+                 zoomed: fig.x_range.end - fig.x_range.start < Math.max(...source.data.x) - Math.min(...source.data.x)});
+  }
+  return {panels, status: doc.get_model_by_name('word-search-status').text};
+}"""
+
+
+@pytest.fixture(scope="module")
+def word_map_page(browser, site_url):
+    """The first chapter with a word map, open in a tab, the map scrolled into view and drawn."""
+    pages = _word_map_pages()
+    assert pages, "no chapter stores an interactive word map (class=\"word-map\"): nothing to test"
+    url = site_url + f"{pages[0]}.html"
+    page = browser.context.new_page()
+    browser.network.current = url
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url, wait_until="load")
+    iframe = page.locator("iframe.word-map").first
+    iframe.scroll_into_view_if_needed()
+    frame = iframe.element_handle().content_frame()
+    frame.wait_for_function(MAP_READY)
+    yield page, frame, errors
+    page.close()
+
+
+def test_word_map_draws_its_panels_with_no_error_and_no_request_outside(word_map_page, browser):
+    page, frame, errors = word_map_page
+    assert frame.locator("canvas").count() >= 2, "the word map drew no canvas"
+    assert frame.evaluate("() => Bokeh.documents[0].get_model_by_name('word-map-points-0').data.word.length") >= 1000
+    assert not errors, errors
+    assert not [url for visited, url in browser.network.external if visited == page.url], browser.network.external
+
+
+def test_hovering_a_point_of_the_word_map_shows_its_word(word_map_page):
+    page, frame, _ = word_map_page
+    point = frame.evaluate(RIGHTMOST_POINT)
+    box = page.locator("iframe.word-map").first.bounding_box()
+    # the tooltip's rows live in a shadow root, which has_text reads (inner_text would not)
+    tooltip = frame.locator(".bk-Tooltip").filter(has_text=point["word"]).filter(has_text="nearest").first
+    assert not tooltip.is_visible(), "a tooltip with the word shows before the mouse is on the point"
+    page.mouse.move(box["x"] + point["x"], box["y"] + point["y"])
+    tooltip.wait_for(state="visible")
+    page.mouse.move(0, 0)
+
+
+@pytest.mark.parametrize("word", ["oil"])
+def test_searching_a_word_selects_labels_and_shows_it_and_its_neighbours(word_map_page, word):
+    page, frame, _ = word_map_page
+    search = frame.locator("input").first
+    search.fill(word)
+    frame.wait_for_function("() => Bokeh.documents[0].get_model_by_name('word-map-points-0').selected.indices.length > 0")
+    state = frame.evaluate(SEARCH_STATE)
+    assert len(state["panels"]) >= 2
+    for panel in state["panels"]:
+        assert panel["selected"][0] == word
+        assert panel["selected"][1:] == panel["neighbours"] and len(panel["neighbours"]) >= 1
+        assert panel["labels"] == panel["selected"]
+        assert panel["inside"], f"the view does not show {word} and all its neighbours: {panel}"
+        assert panel["zoomed"], f"the view did not zoom in on {word}"
+    assert state["status"].startswith("found in")
+    search.fill("zzzznotaword")
+    frame.wait_for_function("() => Bokeh.documents[0].get_model_by_name('word-map-points-0').selected.indices.length == 0")
+    assert "not among" in frame.evaluate(SEARCH_STATE)["status"]
+    search.fill("")
+
+
+def test_screenshot_of_the_word_map(word_map_page):
+    page, frame, _ = word_map_page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / "word-map.png"
+    frame.locator("input").first.fill("oil")
+    frame.wait_for_function("() => Bokeh.documents[0].get_model_by_name('word-map-points-0').selected.indices.length > 0")
+    page.locator("iframe.word-map").first.evaluate("el => el.scrollIntoView({block: 'center'})")
+    frame.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")  # repainted
+    page.screenshot(path=str(path))
+    assert _png_size(path) == (1280, 900)
+    assert path.stat().st_size > 20_000, f"{path} is suspiciously small"
