@@ -108,15 +108,18 @@ def load_gemma(precision: str = "mixed") -> tuple[Any, Any]:
         Most CPUs have no bfloat16 arithmetic, so bfloat16 matrix products are
         emulated and slow: on this book's 2-core machine (AMD EPYC, AVX2)
         few-shot generation runs about 2.5x faster than in ``"bfloat16"``, for
-        about 0.2 GB more memory (peak ~1.5 GB with generation).
+        about 0.2 GB more memory (peak ~1.2 GiB with 20 generated tokens, measured by tests/test_gemma.py).
     ``"bfloat16"``
-        Everything in bfloat16, the format the weights are stored in: the least
-        memory (~1.3 GB peak with generation), slow arithmetic on most CPUs.
+        Everything in bfloat16, the format of the converted checkpoint (the
+        package's weights are 4-bit ``Q4_K_M`` blocks, dequantised once by the
+        conversion): the least memory (~1.0 GiB peak with generation), slow
+        arithmetic on most CPUs.
     ``"float32"``
         Everything in float32: ~2.3 GB peak, over a Binder kernel's 2 GB.
 
-    The weights are the same bf16 numbers in every case (float32 holds them
-    exactly); only the arithmetic differs, so outputs agree to a few
+    The weights are the same numbers in every case: the 4-bit values
+    dequantised and rounded to bf16 once (float32 holds them exactly); only the
+    arithmetic differs, so outputs agree to a few
     last digits (tests/test_gemma.py checks each against transformers' own
     GGUF loader).
     """
