@@ -236,8 +236,9 @@ def test_binder_launch_opens_jupyterlab_on_the_chapter(crawl):
         assert repository["url"] in crawl[name].repository
 
 
-def test_preface_clone_command_and_budget_follow_the_sources(browser, site_url):
-    # the preface reads the repository from _config.yml and the budget from companion/profiling.py
+def test_preface_clone_command_and_the_budget_follow_the_sources(browser, site_url):
+    # the preface and the landing page read the repository from _config.yml and the budget from
+    # companion/profiling.py
     # (tools/site_substitutions.py); the built page must show the values, not the placeholders
     from companion.profiling import BUDGET_MIB, BUDGET_SECONDS
 
@@ -248,8 +249,12 @@ def test_preface_clone_command_and_budget_follow_the_sources(browser, site_url):
         page.goto(site_url + "book/preface.html", wait_until="load")
         blocks = page.locator("article pre").all_inner_texts()
         text = page.inner_text("article")
+        page.goto(site_url + "book/index.html", wait_until="load")
+        landing = page.inner_text("article")
     finally:
         page.close()
+    assert f"{BUDGET_SECONDS} s and {BUDGET_MIB / 1024:g} GiB" in landing
+    assert "{{" not in landing and "}}" not in landing, "a substitution was left unreplaced"
     clone = [block for block in blocks if "git clone" in block]
     assert len(clone) == 1, blocks
     lines = clone[0].splitlines()
