@@ -6,8 +6,8 @@ a fresh kernel, one after the other, and writes ``reports/chapters.csv`` and
 of the kernel and its child processes, sampled with psutil (:class:`PeakMemory`;
 Linux, macOS and Windows alike), or the kernel's own high-water mark
 (``getrusage``) where that is higher, since sampling can miss a short peak. The budget for each chapter is :data:`BUDGET_SECONDS`
-and :data:`BUDGET_MIB` on a 2-core machine (mybinder.org restarts a kernel
-past 2 GB). This is a benchmark, not a timed test.
+and :data:`BUDGET_MIB` on a 2-core machine (mybinder.org caps the memory of
+the whole container, the Jupyter server included, at 2 GB). This is a benchmark, not a timed test.
 
 ``python -m companion.profiling --write book/tour.ipynb`` also stores the fresh
 outputs in the notebook, which is how a maintainer refreshes a chapter after

@@ -117,11 +117,13 @@ class PageVisit:
     repository: list[str] = field(default_factory=list)
     runtime_notes: list[str] = field(default_factory=list)
     progress_bars: list[str] = field(default_factory=list)
+    wide_code_lines: list[str] = field(default_factory=list)  # lines of code cells wider than their block
 
 
 COLLECT = r"""() => {
   const abs = (a) => a ? a.href : null;
   const article = document.querySelector('article') || document.body;
+  const scrolls = (el) => el.scrollWidth > el.clientWidth;
   return {
     title: document.title,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
@@ -145,6 +147,15 @@ COLLECT = r"""() => {
     progress_bars: article.innerText.split('\n').filter(line => /\d+%\|.*\|\s*\d+\/\d+/.test(line))
       .concat([...article.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')]
         .map(() => 'a Jupyter widget')),
+    // lines of a code cell's input that do not fit its block's width (the block scrolls sideways):
+    // each line of a block that scrolls is measured alone in an empty copy of the block
+    wide_code_lines: [...article.querySelectorAll('.cell_input pre')].filter(scrolls).flatMap(pre => {
+      const probe = pre.cloneNode(false);
+      pre.parentNode.appendChild(probe);
+      const wide = pre.textContent.split('\n').filter(line => { probe.textContent = line; return scrolls(probe); });
+      probe.remove();
+      return wide.map(line => line.trim());
+    }),
   };
 }"""
 
@@ -195,7 +206,7 @@ def visit(browser: Browser, url: str, docname: str = "") -> PageVisit:
         scripts=data["scripts"], figures=data["figures"], math=data["math"],
         equations=data["equations"], math_errors=data["math_errors"], launch=data["launch"],
         repository=data["repository"], runtime_notes=data["runtime_notes"],
-        progress_bars=data["progress_bars"],
+        progress_bars=data["progress_bars"], wide_code_lines=data["wide_code_lines"],
     )
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import html.parser
+import json
 import re
 import struct
 import urllib.error
 import urllib.request
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
@@ -21,7 +22,7 @@ import nbformat
 import pytest
 import yaml
 
-from browsing import ROOT, SCREENSHOTS, is_loopback, page_path, toc_docnames, visit
+from browsing import COLLECT, ROOT, SCREENSHOTS, VIEWPORT, is_loopback, page_path, toc_docnames, visit
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 DOCNAMES = toc_docnames()
@@ -233,6 +234,69 @@ def test_binder_launch_opens_jupyterlab_on_the_chapter(crawl):
         wrong = [url for url in launch if org_repo not in url or path not in url]
         assert not wrong, f"{name}: launch buttons that point elsewhere: {wrong}"
         assert repository["url"] in crawl[name].repository
+
+
+def test_preface_clone_command_and_the_budget_follow_the_sources(browser, site_url):
+    # the preface and the landing page read the repository from _config.yml and the budget from
+    # companion/profiling.py
+    # (tools/site_substitutions.py); the built page must show the values, not the placeholders
+    from companion.profiling import BUDGET_MIB, BUDGET_SECONDS
+
+    url = CONFIG["repository"]["url"]
+    page = browser.context.new_page()
+    browser.network.current = site_url + "book/preface.html"
+    try:
+        page.goto(site_url + "book/preface.html", wait_until="load")
+        blocks = page.locator("article pre").all_inner_texts()
+        text = page.inner_text("article")
+        page.goto(site_url + "book/index.html", wait_until="load")
+        landing = page.inner_text("article")
+    finally:
+        page.close()
+    assert f"{BUDGET_SECONDS} s and {BUDGET_MIB / 1024:g} GiB" in landing
+    assert "{{" not in landing and "}}" not in landing, "a substitution was left unreplaced"
+    clone = [block for block in blocks if "git clone" in block]
+    assert len(clone) == 1, blocks
+    lines = clone[0].splitlines()
+    assert lines[:2] == [f"git clone {url}", f"cd {urlsplit(url).path.rstrip('/').split('/')[-1]}"], lines
+    assert f"{BUDGET_SECONDS} s and {BUDGET_MIB} MiB" in text
+    assert "{{" not in text and "}}" not in text, "a substitution was left unreplaced"
+
+
+# -- code fits the page at 1280 px -------------------------------------------------------------
+
+# Lines of code cells that scroll sideways at 1280 px, per page, as the test found them on
+# 2026-12-07 (Chromium's monospace font on this machine). The list may only shrink: a line
+# not on it fails the test, and so does a listed line that fits now (delete it from the file).
+KNOWN_WIDE_CODE_FILE = Path(__file__).with_name("known_wide_code_lines.json")
+KNOWN_WIDE_CODE_LINES: dict[str, list[str]] = json.loads(KNOWN_WIDE_CODE_FILE.read_text())
+
+
+def test_no_code_line_scrolls_sideways_at_1280_px_but_the_known_ones(crawl):
+    assert VIEWPORT["width"] == 1280
+    assert set(KNOWN_WIDE_CODE_LINES) <= set(crawl), set(KNOWN_WIDE_CODE_LINES) - set(crawl)
+    problems = []
+    for name, page in crawl.items():
+        found, known = Counter(page.wide_code_lines), Counter(KNOWN_WIDE_CODE_LINES.get(name, []))
+        problems += [f"{name}: scrolls at 1280 px: {line}" for line in (found - known).elements()]
+        problems += [f"{name}: fits now, delete it from {KNOWN_WIDE_CODE_FILE.name}: {line}"
+                     for line in (known - found).elements()]
+    assert not problems, f"{len(problems)} lines:\n" + "\n".join(problems)
+
+
+def test_wide_code_lines_are_found(browser, site_url):
+    # proves that the measurement above sees a line too wide for its block, and only that line
+    page = browser.context.new_page()
+    browser.network.current = site_url + "book/tour.html"
+    try:
+        page.goto(site_url + "book/tour.html", wait_until="load")
+        page.evaluate("async () => { await document.fonts.ready; }")
+        page.evaluate("() => { const pre = document.querySelector('article .cell_input pre');"
+                      " pre.textContent = 'short = 1\\n' + 'x'.repeat(300) + '\\n'; }")
+        wide = page.evaluate(COLLECT)["wide_code_lines"]
+    finally:
+        page.close()
+    assert "x" * 300 in wide and "short = 1" not in wide
 
 
 # -- the run-time note ----------------------------------------------------------------------
