@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import html.parser
-import os
 import json
+import os
 import re
 import struct
 import urllib.error
