@@ -70,9 +70,10 @@ lab: $(STAMP) $(KERNEL)
 profile: $(STAMP) $(KERNEL)
 	$(BIN)/python -m companion.profiling --fresh-cache
 
-# from-scratch trainers against their library twins (a benchmark, not a timed test)
+# from-scratch trainers against their library twins, and every model the book trains against its baseline on
+# held-out data (reports/bench-word2vec.* and reports/tiny-models.*; a benchmark, not a timed test)
 bench: $(STAMP) $(KERNEL)
-	$(BIN)/python -m companion.bench word2vec
+	$(BIN)/python -m companion.bench all
 
 # every embedding model of the book on the offline mini-MTEB (reports/leaderboard.json and .md),
 # Gemma's mean-pooled hidden states included (several CPU minutes: too slow for the chapter)

@@ -475,17 +475,23 @@ def news_glove(
     of ``window`` words; ``<unk>`` is left out. The defaults are the chapter's
     (about half a minute of training on one CPU thread). The cache name carries
     the corpus fingerprint and every setting, so other settings train (and
-    cache) another model.
+    cache) another model. The history's ``attrs["train_seconds"]`` holds the
+    CPU seconds of the training thread, measured when the model was trained
+    (it varies between runs: do not print it where outputs are compared).
     """
+    import time
+
     from .cache import cached_pickle
     from .cooccurrence import news_counts
 
     vocab, counts, stem = news_counts(window, min_count, "harmonic")
 
     def compute():
+        start = time.thread_time()
         fit = train_glove(counts[1:, 1:], vocab.tokens[1:], dim=dim, epochs=epochs, lr=lr,
                           batch_size=batch_size, x_max=x_max, alpha=alpha,
                           initial_accumulator=initial_accumulator, seed=seed)
+        fit.history.attrs["train_seconds"] = time.thread_time() - start
         return {"words": fit.words, "vectors": fit.w + fit.w_ctx, "history": fit.history}
 
     settings = (f"d{dim}-e{epochs}-lr{lr:g}-b{batch_size}-x{x_max:g}-a{alpha:g}"

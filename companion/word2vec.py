@@ -605,16 +605,24 @@ def news_skipgram(
     ``sample=1e-3``. The cache name carries every setting, so a call with other
     settings trains (and caches) another model. Both the input and the output
     vectors are stored, so every choice of ``vectors`` (see
-    :func:`train_skipgram`) comes from the same training run.
+    :func:`train_skipgram`) comes from the same training run. The history's
+    ``attrs["train_seconds"]`` holds the CPU seconds of the training thread,
+    measured when the model was trained (it varies between runs: do not print
+    it where outputs are compared).
     """
+    import time
+
     from .cache import cached_pickle
     from .datasets import news_tokens
 
     _check_vectors(vectors)
 
     def compute():
-        words, w_in, w_out, history = _train_arrays(news_tokens(), dim, window, negative, epochs, min_count, sample,
+        docs = news_tokens()
+        start = time.thread_time()  # this thread only: the chapter trains gensim's model in another one meanwhile
+        words, w_in, w_out, history = _train_arrays(docs, dim, window, negative, epochs, min_count, sample,
                                                     LR, MIN_LR, POWER, seed, 100_000)
+        history.attrs["train_seconds"] = time.thread_time() - start
         return {"words": list(words), "input": w_in, "output": w_out, "history": history}
 
     name = f"word2vec/news-sgns-{_settings_name(dim, window, negative, epochs, min_count, sample, seed)}.pkl"

@@ -94,6 +94,13 @@ def test_readme_shows_the_latest_benchmark():
     assert block == table, "copy reports/bench-word2vec.md into the README's bench block"
 
 
+def test_readme_shows_the_latest_tiny_models_table():
+    readme = (ROOT / "README.md").read_text()
+    table = (ROOT / "reports" / "tiny-models.md").read_text().strip()
+    block = readme.split("<!-- tiny-models:start -->")[1].split("<!-- tiny-models:end -->")[0].strip()
+    assert block == table, "copy reports/tiny-models.md into the README's tiny-models block"
+
+
 def test_readme_shows_the_latest_leaderboard():
     readme = (ROOT / "README.md").read_text()
     table = (ROOT / "reports" / "leaderboard.md").read_text().strip()
