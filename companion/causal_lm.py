@@ -398,14 +398,16 @@ def _output_logits(model, hidden: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def text_log_likelihood(model, tokenizer, texts: Sequence[str], chunk: int = 64) -> dict[str, float]:
+def text_log_likelihood(model, tokenizer, texts: Sequence[str], chunk: int = 16) -> dict[str, float]:
     """Total log-likelihood (nats) of ``texts`` under a causal LM, with the counts to normalise it.
 
     Each text is scored on its own, from a start-of-text token: ``<|endoftext|>`` for a
     GPT-2 style tokenizer, ``<bos>`` for Gemma (whatever ``tokenizer.bos_token`` is), so
     that every token of the text is predicted, the first one included. The logits are
     computed ``chunk`` positions at a time from the final hidden states, so memory stays
-    small even for a 262,144-token vocabulary.
+    small even for a 262,144-token vocabulary (16 positions of Gemma's float32 logits
+    and their log-softmax are 32 MiB; 64 positions added 0.09 GB to the peak of
+    "Text generation").
 
     Returns ``{"nll": total negative log-likelihood in nats, "tokens": predicted tokens,
     "characters": characters, "words": whitespace-separated words}``. A text longer than
