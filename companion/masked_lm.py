@@ -74,6 +74,7 @@ __all__ = [
     "mask_tokens",
     "pack_blocks",
     "small_bert_config",
+    "small_modernbert_config",
     "train_masked_lm",
     "masked_lm_loss",
     "held_out_perplexity",
@@ -111,8 +112,14 @@ def mask_tokens(
     vocab_size: int,
     mlm_probability: float = 0.15,
     generator: torch.Generator | None = None,
+    mask_share: float = 0.8,
+    random_share: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's masking: select ``mlm_probability`` of the tokens; 80% ``[MASK]``, 10% random, 10% kept.
+
+    ``mask_share`` and ``random_share`` change the 80/10/10 split (the rest is kept):
+    ``mask_share=1, random_share=0`` replaces every selected token by ``[MASK]``, as a
+    held-out evaluation of the blanks should, since a kept token is trivial to predict.
 
     Parameters
     ----------
@@ -132,6 +139,8 @@ def mask_tokens(
     """
     if not 0 < float(mlm_probability) < 1:
         raise ValueError(f"mlm_probability must be strictly between 0 and 1, got {mlm_probability!r}")
+    if not (0 <= mask_share and 0 <= random_share and mask_share + random_share <= 1):
+        raise ValueError(f"mask_share and random_share must be >= 0 with a sum <= 1, got {mask_share!r} and {random_share!r}")
     input_ids = torch.as_tensor(input_ids)
     special = torch.as_tensor(special_tokens_mask, dtype=torch.bool)
     if special.shape != input_ids.shape:
@@ -143,8 +152,8 @@ def mask_tokens(
     inputs = input_ids.clone()
     # One uniform draw per token decides its fate: < 0.8 -> [MASK], 0.8-0.9 -> random, >= 0.9 -> kept.
     fate = torch.rand(input_ids.shape, generator=generator)
-    to_mask = selected & (fate < 0.8)
-    to_random = selected & (fate >= 0.8) & (fate < 0.9)
+    to_mask = selected & (fate < mask_share)
+    to_random = selected & (fate >= mask_share) & (fate < mask_share + random_share)
     inputs[to_mask] = mask_token_id
     random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, dtype=input_ids.dtype)
     inputs[to_random] = random_ids[to_random]
@@ -188,21 +197,58 @@ def small_bert_config(vocab_size: int, hidden_size: int = 128, num_layers: int =
                       hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
 
 
+def small_modernbert_config(tokenizer, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 2,
+                            max_length: int = 64):
+    """A small ``ModernBertConfig`` (Warner et al. 2024) for ``tokenizer``: BERT's objective, a newer encoder.
+
+    The differences from BERT that matter here: rotary position embeddings (Su et al.
+    2024), which make "the token two to my left" the same question at every position,
+    instead of BERT's learned absolute positions; LayerNorm before each sub-layer instead
+    of after it; no segment embeddings. Every layer attends globally (no local window),
+    without dropout; feed-forward 4x wider than ``hidden_size``.
+    """
+    from transformers import ModernBertConfig
+
+    if hidden_size % num_heads:
+        raise ValueError(f"hidden_size {hidden_size} must be a multiple of num_heads {num_heads}")
+    return ModernBertConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                            num_attention_heads=num_heads, intermediate_size=4 * hidden_size,
+                            max_position_embeddings=max_length, local_attention=max_length, global_attn_every_n_layers=1,
+                            pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id,
+                            cls_token_id=tokenizer.cls_token_id, sep_token_id=tokenizer.sep_token_id,
+                            bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+                            embedding_dropout=0.0, mlp_dropout=0.0, attention_dropout=0.0)
+
+
 def _special_mask(blocks: torch.Tensor, tokenizer) -> torch.Tensor:
     special_ids = torch.tensor(sorted(tokenizer.all_special_ids))
     return torch.isin(blocks, special_ids)
 
 
+def _encode(model, inputs: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The last layer's vectors of a ``BertForMaskedLM`` or a ``ModernBertForMaskedLM``."""
+    if hasattr(model, "bert"):
+        return model.bert(input_ids=inputs, attention_mask=attention_mask).last_hidden_state
+    if hasattr(model, "model") and hasattr(model, "decoder"):
+        return model.model(input_ids=inputs, attention_mask=attention_mask).last_hidden_state
+    raise TypeError(f"expected a BertForMaskedLM or a ModernBertForMaskedLM, got {type(model).__name__}")
+
+
+def _output_layer(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The MLM head: vectors -> logits over the vocabulary."""
+    return model.cls(hidden) if hasattr(model, "bert") else model.decoder(model.head(hidden))
+
+
 def masked_lm_loss(model, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy over the selected positions of a ``BertForMaskedLM``.
+    """Mean cross-entropy over the selected positions of a ``BertForMaskedLM`` (or ``ModernBertForMaskedLM``).
 
     Equal to ``model(input_ids=inputs, labels=labels).loss``, but the output layer (hidden
     size x vocabulary, the largest matrix product of a small BERT) is applied only at the
     selected positions (a fraction ``mlm_probability`` of them), which makes a training step faster.
     """
-    hidden = model.bert(input_ids=inputs).last_hidden_state
+    hidden = _encode(model, inputs)
     selected = labels != IGNORE_INDEX
-    logits = model.cls(hidden[selected])
+    logits = _output_layer(model, hidden[selected])
     return torch.nn.functional.cross_entropy(logits, labels[selected])
 
 
@@ -216,7 +262,7 @@ def top_predictions(model, tokenizer, sentences: Sequence[str], k: int = 3) -> l
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        logits = model(**batch).logits
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     model.train(was_training)
     position = is_mask.int().argmax(dim=1)
     best = logits[torch.arange(len(sentences)), position].topk(k, dim=-1).indices
@@ -241,13 +287,15 @@ def held_out_perplexity(model, inputs: torch.Tensor, labels: torch.Tensor, batch
 def train_masked_lm(model, tokenizer, train_blocks: torch.Tensor, held_out_blocks: torch.Tensor, steps: int,
                     batch_size: int = 32, lr: float = 1e-3, warmup: int = 50, mlm_probability: float = 0.15,
                     probes: Sequence[str] = (), checkpoints: Sequence[int] = (), eval_every: int = 50,
-                    seed: int = 0, eval_probability: float | None = None) -> dict:
+                    seed: int = 0, eval_probability: float | None = None, mask_share: float = 0.8,
+                    random_share: float = 0.1) -> dict:
     """Train ``model`` (a ``BertForMaskedLM``) with dynamic masking: a fresh mask for every batch.
 
     AdamW with linear warm-up for ``warmup`` steps, then linear decay to 0 at ``steps``.
     The held-out blocks are masked once (:func:`fixed_mask` with seed ``seed + 1``, at
     ``eval_probability``, by default the training rate ``mlm_probability``), so every
-    evaluation scores the same positions.
+    evaluation scores the same positions. ``mask_share`` and ``random_share`` are the
+    training masks' split (:func:`mask_tokens`); held-out targets are always ``[MASK]``.
 
     Returns a dict with ``train_loss`` (one value per step), ``eval_steps`` and
     ``held_out_perplexity``, and ``predictions``: ``{step: top-3 tokens per probe}`` for
@@ -281,7 +329,8 @@ def train_masked_lm(model, tokenizer, train_blocks: torch.Tensor, held_out_block
         rows = torch.randint(len(train_blocks), (batch_size,), generator=generator)
         blocks = train_blocks[rows]
         inputs, labels = mask_tokens(blocks, _special_mask(blocks, tokenizer), tokenizer.mask_token_id,
-                                     len(tokenizer), mlm_probability, generator=generator)
+                                     len(tokenizer), mlm_probability, generator=generator, mask_share=mask_share,
+                                     random_share=random_share)
         loss = masked_lm_loss(model, inputs, labels)
         optimizer.zero_grad()
         loss.backward()
@@ -295,13 +344,14 @@ def train_masked_lm(model, tokenizer, train_blocks: torch.Tensor, held_out_block
 
 
 def fixed_mask(blocks: torch.Tensor, tokenizer, mlm_probability: float = 0.15, seed: int = 1):
-    """:func:`mask_tokens` on ``blocks`` with its own seeded generator: the same positions on every call.
+    """Select ``mlm_probability`` of the tokens of ``blocks`` and replace every one by ``[MASK]``, seeded.
 
     Held-out evaluation needs this: two models, or one model at two checkpoints, scored on
-    the very same masked positions.
+    the very same blanks. Unlike training's 80/10/10, every target is a ``[MASK]``: a
+    target left in place would be predicted by copying it, not from its context.
     """
     return mask_tokens(blocks, _special_mask(blocks, tokenizer), tokenizer.mask_token_id, len(tokenizer),
-                       mlm_probability, generator=torch.Generator().manual_seed(seed))
+                       mlm_probability, generator=torch.Generator().manual_seed(seed), mask_share=1.0, random_share=0.0)
 
 
 def unigram_log_probs(blocks: torch.Tensor, tokenizer) -> torch.Tensor:
@@ -342,9 +392,9 @@ def masked_token_scores(model, inputs: torch.Tensor, labels: torch.Tensor, atten
         for start in range(0, len(inputs), batch_size):
             x, y = inputs[start:start + batch_size], labels[start:start + batch_size]
             mask = None if attention_mask is None else attention_mask[start:start + batch_size]
-            hidden = model.bert(input_ids=x, attention_mask=mask).last_hidden_state
+            hidden = _encode(model, x, mask)
             selected = y != IGNORE_INDEX
-            logits = model.cls(hidden[selected]).double()
+            logits = _output_layer(model, hidden[selected]).double()
             rows, positions = selected.nonzero(as_tuple=True)
             parts["row"].append(rows + start)
             parts["position"].append(positions)
@@ -427,10 +477,10 @@ def wordpiece_bert_tokenizer(texts: Sequence[str], vocab_size: int = 4000):
     ``vocab_size + 3``), and inputs are framed as BERT frames them: ``[CLS] A [SEP]``, or
     ``[CLS] A [SEP] B [SEP]`` with segment ids (``token_type_ids``) 0 for A and 1 for B.
 
-    >>> tok = wordpiece_bert_tokenizer(["the lower lowest low"] * 3, vocab_size=40)
-    >>> tok("Lowest!", "low")["input_ids"] == tok.convert_tokens_to_ids(
-    ...     ["[CLS]", "low", "##est", "!", "[SEP]", "low", "[SEP]"])
-    True
+    >>> tok = wordpiece_bert_tokenizer(["the lower lowest low!"] * 3, vocab_size=40)
+    >>> pair = tok("Lowest!", "low")
+    >>> tok.convert_ids_to_tokens(pair["input_ids"]), pair["token_type_ids"]
+    (['[CLS]', 'lowest', '!', '[SEP]', 'low', '[SEP]'], [0, 0, 0, 0, 1, 1])
     """
     from tokenizers import decoders, processors
     from transformers import PreTrainedTokenizerFast
@@ -448,26 +498,27 @@ def wordpiece_bert_tokenizer(texts: Sequence[str], vocab_size: int = 4000):
                                    cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
 
 
-def small_news_bert(steps: int = 600, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 2,
-                    block_size: int = 64, lr: float = 2e-3, dropout: float = 0.0, batch_size: int = 32,
-                    held_out_fraction: float = 0.05, vocab_size: int = 4000, mlm_probability: float = 0.4,
+def small_news_bert(steps: int = 1000, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 2,
+                    block_size: int = 64, lr: float = 2e-3, batch_size: int = 16,
+                    held_out_fraction: float = 0.05, vocab_size: int = 4000, mlm_probability: float = 0.25,
                     eval_probability: float = 0.15, held_out_scored: int = 512):
     """The chapter's small BERT, trained with MLM on the news corpus; cached after the first call.
 
     The tokenizer is a WordPiece of ``vocab_size`` pieces learned from the training
-    articles (:func:`wordpiece_bert_tokenizer`); the model is initialised at random and
-    trained with :func:`train_masked_lm`, masking ``mlm_probability`` of the tokens of each
-    batch. The last ``held_out_fraction`` of the articles (by ``article_id``) are held out;
+    articles (:func:`wordpiece_bert_tokenizer`); the model, a small ModernBERT
+    (:func:`small_modernbert_config`), is initialised at random and trained with
+    :func:`train_masked_lm`, replacing ``mlm_probability`` of the tokens of each batch by
+    ``[MASK]`` (no random or kept tokens, which Wettig et al. 2023 found unnecessary). The last ``held_out_fraction`` of the articles (by ``article_id``) are held out;
     their first ``held_out_scored`` blocks are scored with a fixed mask at ``eval_probability``.
     Returns ``(tokenizer, model, history)`` where ``history`` is :func:`train_masked_lm`'s
     dict (checkpoint keys as ints) plus the data sizes, ``unigram_perplexity`` (the
     held-out perplexity of the training tokens' frequencies, :func:`unigram_log_probs`, on
     the same masked positions), ``held_out_ids`` (the scored blocks) and ``unigram_log_probs``
-    (both tensors). Dropout is off by default: in a few hundred steps the model sees a
-    fraction of the corpus once and cannot overfit it. A warm call loads the stored model
+    (both tensors). There is no dropout: the model sees a fraction of the corpus once and
+    cannot overfit it. A warm call loads the stored model
     and history, so it returns exactly what the cold call stored.
     """
-    from transformers import BertForMaskedLM, PreTrainedTokenizerFast
+    from transformers import ModernBertForMaskedLM, PreTrainedTokenizerFast
 
     from .cache import cached_dir
     from .datasets import news_articles
@@ -481,14 +532,14 @@ def small_news_bert(steps: int = 600, hidden_size: int = 64, num_layers: int = 2
         train_blocks = pack_blocks(train_texts, tokenizer, block_size)
         held_blocks = pack_blocks(held_texts, tokenizer, block_size)[:held_out_scored]
         torch.manual_seed(0)
-        model = BertForMaskedLM(small_bert_config(len(tokenizer), hidden_size, num_layers, num_heads,
-                                                   max_length=block_size, dropout=dropout,
-                                                   pad_token_id=tokenizer.pad_token_id))
+        model = ModernBertForMaskedLM(small_modernbert_config(tokenizer, hidden_size, num_layers, num_heads,
+                                                              max_length=block_size))
         checkpoints = [0, steps // 3, 2 * steps // 3, steps]
         with torch_threads(1):  # see torch_threads: small model, busy machines, same weights everywhere
             history = train_masked_lm(model, tokenizer, train_blocks, held_blocks, steps, batch_size=batch_size, lr=lr,
                                       mlm_probability=mlm_probability, eval_probability=eval_probability,
-                                      probes=PROBE_SENTENCES, checkpoints=checkpoints, eval_every=max(1, steps // 6))
+                                      mask_share=1.0, random_share=0.0,
+                                      probes=PROBE_SENTENCES, checkpoints=checkpoints, eval_every=max(1, steps // 5))
         log_p = unigram_log_probs(train_blocks, tokenizer)
         _, labels = fixed_mask(held_blocks, tokenizer, eval_probability, seed=1)  # train_masked_lm's held-out mask
         unigram = math.exp(-log_p[labels[labels != IGNORE_INDEX]].mean().item())
@@ -501,12 +552,12 @@ def small_news_bert(steps: int = 600, hidden_size: int = 64, num_layers: int = 2
         torch.save({"held_out_ids": held_blocks, "unigram_log_probs": log_p}, folder / "data.pt")
         (folder / "history.json").write_text(json.dumps(history))
 
-    name = (f"models/small-news-bert-v{vocab_size}-{hidden_size}-{num_layers}-{num_heads}-{block_size}-{steps}"
-            f"-{lr:g}-{dropout:g}-{batch_size}-{mlm_probability:g}-{eval_probability:g}-{held_out_fraction:g}"
+    name = (f"models/small-news-modernbert-v{vocab_size}-{hidden_size}-{num_layers}-{num_heads}-{block_size}-{steps}"
+            f"-{lr:g}-{batch_size}-{mlm_probability:g}-{eval_probability:g}-{held_out_fraction:g}"
             f"-{held_out_scored}")
     folder = cached_dir(name, build)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder / "tokenizer"))
-    model = BertForMaskedLM.from_pretrained(str(folder / "model"))
+    model = ModernBertForMaskedLM.from_pretrained(str(folder / "model"))
     model.eval()
     history = json.loads((folder / "history.json").read_text())
     history["predictions"] = {int(k): v for k, v in history["predictions"].items()}

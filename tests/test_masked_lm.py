@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizerFast, DataCollatorForLanguageModeling
+from transformers import (BertConfig, BertForMaskedLM, BertModel, BertTokenizerFast, DataCollatorForLanguageModeling,
+                          ModernBertForMaskedLM)
 
 from companion.masked_lm import (
     CONTEXTS,
@@ -16,6 +17,7 @@ from companion.masked_lm import (
     pack_blocks,
     permutation_attention_mask,
     small_bert_config,
+    small_modernbert_config,
     train_masked_lm,
     unigram_log_probs,
     whole_word_positions,
@@ -204,6 +206,32 @@ def test_fixed_mask_is_repeatable_and_selects_at_its_rate():
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     selected = a[1] != IGNORE_INDEX
     assert abs(selected.sum().item() / (~special).sum().item() - 0.4) < 0.01 and not (selected & special).any()
+    # every target of a held-out evaluation is a [MASK]: none kept, none random
+    assert (a[0][selected] == tokenizer.mask_token_id).all() and torch.equal(a[0][~selected], ids[~selected])
+
+
+def test_mask_shares_change_the_split():
+    ids, special = _ids_with_specials()
+    inputs, labels = mask_tokens(ids, special, 4, 1000, generator=torch.Generator().manual_seed(1),
+                                 mask_share=0.5, random_share=0.3)
+    f = _fractions(ids, inputs, labels, special, 4)
+    assert abs(f["mask"] - 0.5) < 0.02 and abs(f["random"] - 0.3) < 0.02 and abs(f["kept"] - 0.2) < 0.02
+    with pytest.raises(ValueError, match="sum <= 1"):
+        mask_tokens(ids, special, 4, 1000, mask_share=0.8, random_share=0.3)
+
+
+def test_masked_lm_loss_equals_the_library_loss_for_a_small_modernbert():
+    tokenizer = wordpiece_bert_tokenizer(CORPUS, vocab_size=60)
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(small_modernbert_config(tokenizer, hidden_size=32, num_layers=1, num_heads=2,
+                                                          max_length=16)).eval()
+    assert model.config.vocab_size == len(tokenizer) and model.config.pad_token_id == tokenizer.pad_token_id
+    blocks = pack_blocks(CORPUS, tokenizer, block_size=16)[:6]
+    inputs, labels = fixed_mask(blocks, tokenizer, 0.3, seed=0)
+    with torch.no_grad():
+        assert torch.allclose(masked_lm_loss(model, inputs, labels), model(input_ids=inputs, labels=labels).loss, atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        small_modernbert_config(tokenizer, hidden_size=30, num_heads=4)
 
 
 def test_unigram_log_probs_by_hand():
