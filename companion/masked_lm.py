@@ -15,6 +15,8 @@ Special tokens (``[CLS]``, ``[SEP]``, padding) are never selected.
   labels (``-100`` where there is nothing to predict);
 - :func:`pack_blocks`: a corpus cut into fixed-length ``[CLS] ... [SEP]`` blocks;
 - :func:`small_bert_config`: a small ``BertConfig`` (random initialisation, no download);
+- :func:`small_modernbert_config`: a small ``ModernBertConfig`` (rotary positions, Warner
+  et al. 2024), the encoder of the chapter's small model;
 - :func:`masked_lm_loss`: the MLM loss with the output layer applied only at the
   selected positions (equal to the library's loss, several times cheaper);
 - :func:`train_masked_lm`: the training loop (dynamic masking), with
