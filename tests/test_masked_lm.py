@@ -1,17 +1,27 @@
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizerFast, DataCollatorForLanguageModeling
+from transformers import (BertConfig, BertForMaskedLM, BertModel, BertTokenizerFast, DataCollatorForLanguageModeling,
+                          ModernBertForMaskedLM)
 
 from companion.masked_lm import (
+    CONTEXTS,
     IGNORE_INDEX,
     bert_parameter_count,
+    context_ablation,
+    fixed_mask,
+    held_out_perplexity,
     mask_tokens,
     masked_lm_loss,
+    masked_token_scores,
     pack_blocks,
     permutation_attention_mask,
     small_bert_config,
+    small_modernbert_config,
     train_masked_lm,
+    unigram_log_probs,
+    whole_word_positions,
+    wordpiece_bert_tokenizer,
 )
 
 CORPUS = [
@@ -160,3 +170,126 @@ def test_parameter_count_matches_a_model_built_on_the_meta_device(config):
     with torch.device("meta"):
         model = BertModel(config)
     assert bert_parameter_count(config) == sum(p.numel() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- held-out evaluation
+
+
+def _tiny_model(vocab_size, length=16, seed=0):
+    torch.manual_seed(seed)
+    return BertForMaskedLM(small_bert_config(vocab_size, hidden_size=32, num_layers=1, num_heads=2,
+                                             max_length=length)).eval()
+
+
+def test_masked_token_scores_equal_a_direct_cross_entropy_and_held_out_perplexity():
+    tokenizer = _tiny_tokenizer()
+    blocks = pack_blocks(CORPUS, tokenizer, block_size=16)[:10]
+    model = _tiny_model(len(tokenizer))
+    inputs, labels = fixed_mask(blocks, tokenizer, 0.3, seed=4)
+    scores = masked_token_scores(model, inputs, labels, batch_size=3)
+    with torch.no_grad():
+        logits = model(input_ids=inputs).logits
+    rows, positions = (labels != IGNORE_INDEX).nonzero(as_tuple=True)
+    direct = torch.nn.functional.cross_entropy(logits[rows, positions], labels[rows, positions], reduction="none")
+    assert np.array_equal(scores["row"], rows.numpy()) and np.array_equal(scores["position"], positions.numpy())
+    assert np.allclose(scores["loss"], direct.numpy(), atol=1e-5)
+    assert np.array_equal(scores["top"][:, 0], logits[rows, positions].argmax(-1).numpy())
+    assert np.array_equal(scores["correct"], scores["top"][:, 0] == labels[rows, positions].numpy())
+    assert np.isclose(np.exp(scores["loss"].mean()), held_out_perplexity(model, inputs, labels), rtol=1e-5)
+
+
+def test_fixed_mask_is_repeatable_and_selects_at_its_rate():
+    ids, special = _ids_with_specials()
+    tokenizer = BertTokenizerFast(vocab={t: i for i, t in enumerate(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(995)])})
+    a, b = fixed_mask(ids, tokenizer, 0.4, seed=2), fixed_mask(ids, tokenizer, 0.4, seed=2)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    selected = a[1] != IGNORE_INDEX
+    assert abs(selected.sum().item() / (~special).sum().item() - 0.4) < 0.01 and not (selected & special).any()
+    # every target of a held-out evaluation is a [MASK]: none kept, none random
+    assert (a[0][selected] == tokenizer.mask_token_id).all() and torch.equal(a[0][~selected], ids[~selected])
+
+
+def test_mask_shares_change_the_split():
+    ids, special = _ids_with_specials()
+    inputs, labels = mask_tokens(ids, special, 4, 1000, generator=torch.Generator().manual_seed(1),
+                                 mask_share=0.5, random_share=0.3)
+    f = _fractions(ids, inputs, labels, special, 4)
+    assert abs(f["mask"] - 0.5) < 0.02 and abs(f["random"] - 0.3) < 0.02 and abs(f["kept"] - 0.2) < 0.02
+    with pytest.raises(ValueError, match="sum <= 1"):
+        mask_tokens(ids, special, 4, 1000, mask_share=0.8, random_share=0.3)
+
+
+def test_masked_lm_loss_equals_the_library_loss_for_a_small_modernbert():
+    tokenizer = wordpiece_bert_tokenizer(CORPUS, vocab_size=60)
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(small_modernbert_config(tokenizer, hidden_size=32, num_layers=1, num_heads=2,
+                                                          max_length=16)).eval()
+    assert model.config.vocab_size == len(tokenizer) and model.config.pad_token_id == tokenizer.pad_token_id
+    blocks = pack_blocks(CORPUS, tokenizer, block_size=16)[:6]
+    inputs, labels = fixed_mask(blocks, tokenizer, 0.3, seed=0)
+    with torch.no_grad():
+        assert torch.allclose(masked_lm_loss(model, inputs, labels), model(input_ids=inputs, labels=labels).loss, atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        small_modernbert_config(tokenizer, hidden_size=30, num_heads=4)
+
+
+def test_unigram_log_probs_by_hand():
+    tokenizer = _tiny_tokenizer()
+    vocab = tokenizer.get_vocab()
+    # [CLS] the cat the [SEP] / [CLS] dog the . [SEP]: the 3, cat 1, dog 1, . 1 (six ordinary tokens)
+    blocks = torch.tensor([[vocab["[CLS]"], vocab["the"], vocab["cat"], vocab["the"], vocab["[SEP]"]],
+                           [vocab["[CLS]"], vocab["dog"], vocab["the"], vocab["."], vocab["[SEP]"]]])
+    log_p = unigram_log_probs(blocks, tokenizer)
+    n_ordinary = len(tokenizer) - 5  # add one to each of them
+    total = 6 + n_ordinary
+    assert np.isclose(log_p[vocab["the"]].item(), np.log(4 / total))
+    assert np.isclose(log_p[vocab["cat"]].item(), np.log(2 / total))
+    assert np.isclose(log_p[vocab["garden"]].item(), np.log(1 / total))
+    assert log_p[vocab["[MASK]"]].item() == -np.inf and log_p[vocab["[CLS]"]].item() == -np.inf
+    assert np.isclose(torch.logsumexp(log_p, 0).item(), 0.0)
+
+
+def test_wordpiece_bert_tokenizer_frames_pairs_with_segment_ids():
+    tokenizer = wordpiece_bert_tokenizer(CORPUS, vocab_size=60)
+    assert len(tokenizer) == 64 and tokenizer.convert_ids_to_tokens([60, 61, 62, 63]) == ["[PAD]", "[CLS]", "[SEP]", "[MASK]"]
+    batch = tokenizer("The cat sat.", "The dog [MASK].")
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"])
+    assert tokens == ["[CLS]", "the", "cat", "sat", ".", "[SEP]", "the", "dog", "[MASK]", ".", "[SEP]"]
+    assert batch["token_type_ids"] == [0] * 6 + [1] * 5
+    assert tokenizer.decode(tokenizer("gardens")["input_ids"], skip_special_tokens=True) == "gardens"
+
+
+def test_whole_word_positions_keep_their_margin_and_avoid_pieces():
+    tokenizer = wordpiece_bert_tokenizer(CORPUS, vocab_size=70)  # small: many words are cut into pieces
+    blocks = pack_blocks(CORPUS * 3, tokenizer, block_size=32)
+    assert sum(t.startswith("##") for t in tokenizer.convert_ids_to_tokens(blocks.flatten().tolist())) > 1000
+    positions = whole_word_positions(blocks, tokenizer, margin=5, seed=1)
+    assert np.array_equal(positions, whole_word_positions(blocks, tokenizer, margin=5, seed=1))
+    assert ((positions >= 6) & (positions <= 32 - 7)).all()
+    for row, p in zip(blocks, positions):
+        token, after = tokenizer.convert_ids_to_tokens([int(row[p]), int(row[p + 1])])
+        assert token.isalpha() and not after.startswith("##")
+    with pytest.raises(ValueError, match="no whole word"):
+        whole_word_positions(blocks[:, :12], tokenizer, margin=5)
+
+
+def test_context_ablation_hides_exactly_one_side():
+    tokenizer = _tiny_tokenizer()
+    blocks = pack_blocks(CORPUS, tokenizer, block_size=16)[:12]
+    model = _tiny_model(len(tokenizer))
+    positions = np.full(len(blocks), 7)
+    result = context_ablation(model, tokenizer, blocks, positions).set_index(["context", "item"])
+    assert list(result.index.get_level_values(0).unique()) == list(CONTEXTS)
+    # change every token to the right of the blank: "left only" must not move, "both sides" must
+    changed = blocks.clone()
+    changed[:, 8:-1] = tokenizer.convert_tokens_to_ids("garden")
+    other = context_ablation(model, tokenizer, changed, positions).set_index(["context", "item"])
+    assert np.allclose(result.loc["left only", "loss"], other.loc["left only", "loss"], atol=1e-5)
+    assert not np.allclose(result.loc["both sides", "loss"], other.loc["both sides", "loss"], atol=1e-3)
+    # "both sides" is the plain score of the block with one [MASK]
+    inputs, labels = blocks.clone(), torch.full_like(blocks, IGNORE_INDEX)
+    labels[:, 7], inputs[:, 7] = blocks[:, 7], tokenizer.mask_token_id
+    assert np.allclose(result.loc["both sides", "loss"], masked_token_scores(model, inputs, labels)["loss"], atol=1e-5)
+    with pytest.raises(ValueError, match="one position in 1..14"):
+        context_ablation(model, tokenizer, blocks, np.full(len(blocks), 15))
