@@ -341,7 +341,12 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-@pytest.mark.parametrize("shot, address", [("landing", ""), ("tour", "book/tour.html")])
+@pytest.mark.parametrize("shot, address", [
+    ("landing", ""),
+    ("tour", "book/tour.html"),
+    # a chapter scrolled to an architecture figure (companion.diagrams)
+    ("architecture-figure", "book/attention-and-transformers.html#fig-transformer-blocks"),
+])
 def test_screenshot(browser, site_url, shot, address):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{shot}.png"
@@ -355,6 +360,12 @@ def test_screenshot(browser, site_url, shot, address):
         page.screenshot(path=str(path))
         if shot == "landing":
             assert page_path(page.url, site_url) == f"{ROOT_DOC}.html"
+        if shot == "architecture-figure":  # the figure is drawn and in view
+            figure = page.evaluate("""() => { const img = document.querySelector('#fig-transformer-blocks img');
+                const box = img.getBoundingClientRect();
+                return {width: img.naturalWidth, top: box.top, bottom: box.bottom, height: innerHeight}; }""")
+            assert figure["width"] > 0, figure
+            assert 0 <= figure["top"] < figure["height"] and figure["bottom"] > 0, f"the figure is not in view: {figure}"
         heading = page.inner_text("article h1")
     finally:
         page.close()
