@@ -123,6 +123,7 @@ CHAPTER_CALLS: dict[str, tuple[str, str, dict]] = {
                                       "seed": 0}),
     "bilm": ("elmo", "news_bilm", {}),
     "mlm": ("bert-family", "small_news_bert", {}),
+    "mlm_fixed_mask": ("bert-family", "fixed_mask", {"seed": 1}),
     "gpt": ("gpt-family", "news_tiny_gpt", {}),
     "gpt_passages": ("gpt-family", "text_passages", {"n_chars": 250, "max_passages": 100}),
     "t5": ("t5", "news_rt_t5", {}),
@@ -141,10 +142,11 @@ def _kwargs(name: str) -> dict:
 
 def _verdict(score: float, baseline_score: float, higher_is_better: bool, interval: dict | None) -> str:
     """Whether the model beats its baseline: by the interval of the difference if there is one, else by the scores."""
-    if interval is not None:  # interval of score - baseline
-        if interval["low"] <= 0 <= interval["high"]:
+    if interval is not None:  # interval of score - baseline, or of score / baseline if it says "ratio"
+        same = 1.0 if interval.get("ratio") else 0.0
+        if interval["low"] <= same <= interval["high"]:
             return "no measurable difference"
-        better = (interval["low"] > 0) == higher_is_better
+        better = (interval["low"] > same) == higher_is_better
     else:
         better = (score > baseline_score) == higher_is_better
     return ("beats the baseline" if better else "below the baseline") + ("" if interval is not None else " (no interval)")
@@ -229,23 +231,50 @@ def _bilm_row() -> dict:
 
 
 def _mlm_row() -> dict:
-    """BERT chapter: ``small_news_bert()``'s held-out masked-token perplexity against the training-frequency guess.
+    """BERT chapter: ``small_news_bert()``'s held-out masked-token perplexity against the unigram, as the chapter scores it.
 
-    Written against the masked_lm of 2026-12-06: its history records no training time (``train_seconds`` is
-    read if a later version stores it).
+    The chapter's evaluation: one fixed mask of the held-out blocks (``fixed_mask`` with the
+    history's ``eval_probability``, seed 1, every target a ``[MASK]``), scored position by
+    position (``masked_token_scores``) and by the training-frequency guess
+    (``unigram_log_probs``); perplexities with a bootstrap over blocks, and the ratio small
+    BERT / unigram with a paired bootstrap of the difference of mean cross-entropies (its
+    log). The row's interval is that ratio (``"ratio": True``: no difference is 1).
     """
-    from .masked_lm import small_news_bert
+    import numpy as np
 
-    _, model, history = small_news_bert(**_kwargs("mlm"))
-    return _row(model="small BERT (masked LM)", chapter="bert-family", trainer="companion.masked_lm.small_news_bert",
-                held_out=f"masked positions of {history['held_out_blocks']} blocks from "
-                         f"{history['held_out_articles']} held-out articles",
-                metric="perplexity", higher_is_better=False, score=round(history["held_out_perplexity"][-1], 1),
-                baseline="unigram (training frequencies)", baseline_score=round(history["unigram_perplexity"], 1),
-                interval=None, parameters=sum(p.numel() for p in model.parameters()),
+    from .masked_lm import fixed_mask, masked_token_scores, small_news_bert
+    from .uncertainty import bootstrap_interval, paired_bootstrap
+
+    tokenizer, model, history = small_news_bert(**_kwargs("mlm"))
+    held_out, log_p = history["held_out_ids"], history["unigram_log_probs"]
+    inputs, labels = fixed_mask(held_out, tokenizer, history["eval_probability"], **_kwargs("mlm_fixed_mask"))
+    scores = masked_token_scores(model, inputs, labels)
+    model_loss, unigram_loss = scores["loss"], -log_p[scores["target"]].numpy()
+    rows = np.unique(scores["row"], return_inverse=True)[1]  # the bootstrap resamples blocks, as the chapter's
+
+    def per_block(values):  # (sum over the block's targets, number of targets)
+        return np.stack([np.bincount(rows, weights=values), np.bincount(rows)], axis=1)
+
+    def per_target(block_rows):
+        return block_rows[:, 0].sum() / block_rows[:, 1].sum()
+
+    ours, unigram = per_block(model_loss), per_block(unigram_loss)
+    score = bootstrap_interval(ours, statistic=lambda r: np.exp(per_target(r)))["estimate"]
+    baseline = bootstrap_interval(unigram, statistic=lambda r: np.exp(per_target(r)))["estimate"]
+    log_ratio = paired_bootstrap(ours, unigram, statistic=per_target)
+    return _row(model="small BERT (ModernBERT encoder, masked LM)", chapter="bert-family",
+                trainer="companion.masked_lm.small_news_bert",
+                held_out=f"{len(scores['loss']):,} masked positions ({history['eval_probability']:.0%}, all [MASK]) of "
+                         f"{history['held_out_blocks']} blocks from {history['held_out_articles']} held-out articles",
+                metric="masked-token perplexity", higher_is_better=False, score=round(float(score), 1),
+                baseline="unigram (training frequencies)", baseline_score=round(float(baseline), 1),
+                interval={"difference": round(float(np.exp(log_ratio["difference"])), 2),
+                          "low": round(float(np.exp(log_ratio["low"])), 2),
+                          "high": round(float(np.exp(log_ratio["high"])), 2), "ratio": True},
+                parameters=sum(p.numel() for p in model.parameters()),
                 steps=len(history["train_loss"]), step_unit=f"AdamW steps (batches of {history['batch_size']} blocks)",
-                train_seconds=history.get("train_seconds"),
-                seconds_source="history.json 'train_seconds' (not recorded by this version of masked_lm)")
+                train_seconds=history["train_seconds"],
+                seconds_source="history.json 'train_seconds': CPU seconds of the training loop")
 
 
 def _gpt_row() -> dict:
@@ -351,9 +380,9 @@ def tiny_models_markdown(report: dict) -> str:
     """The Markdown table of :func:`bench_tiny_models`'s report."""
     lines = [
         f"Each model the book trains, on held-out data, against the baseline its chapter compares it with; "
-        f"{report['machine']}, {report['date']}. Difference = model - baseline with a 95% paired bootstrap "
-        "interval where the chapter computes one. Seconds: training CPU seconds recorded when the model was "
-        "trained (cached models are loaded, not retrained).",
+        f"{report['machine']}, {report['date']}. Difference = model - baseline (or, where it says ratio, "
+        "model / baseline) with a 95% paired bootstrap interval where the chapter computes one. Seconds: training "
+        "CPU seconds recorded when the model was trained (cached models are loaded, not retrained).",
         "",
         "| model | chapter | held-out data | metric | model score | baseline | baseline score | difference [95% interval] "
         "| verdict | parameters | training steps | training CPU s |",
@@ -362,8 +391,12 @@ def tiny_models_markdown(report: dict) -> str:
     for row in report["rows"]:
         digits = 1 if "perplexity" in row["metric"] else 3
         ci = row["interval"]
-        difference = "n/a" if ci is None else (f"{ci['difference']:+.{digits}f} [{ci['low']:+.{digits}f}, "
-                                               f"{ci['high']:+.{digits}f}]")
+        if ci is None:
+            difference = "n/a"
+        elif ci.get("ratio"):
+            difference = f"ratio {ci['difference']:.2f} [{ci['low']:.2f}, {ci['high']:.2f}]"
+        else:
+            difference = f"{ci['difference']:+.{digits}f} [{ci['low']:+.{digits}f}, {ci['high']:+.{digits}f}]"
         lines.append(
             f"| {row['model']} | {row['chapter']} | {row['held_out']} | {row['metric']} | "
             f"{_number(row['score'], digits)} | {row['baseline']} | {_number(row['baseline_score'], digits)} | "

@@ -63,6 +63,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -515,7 +516,9 @@ def small_news_bert(steps: int = 1000, hidden_size: int = 64, num_layers: int = 
     Returns ``(tokenizer, model, history)`` where ``history`` is :func:`train_masked_lm`'s
     dict (checkpoint keys as ints) plus the data sizes, ``unigram_perplexity`` (the
     held-out perplexity of the training tokens' frequencies, :func:`unigram_log_probs`, on
-    the same masked positions), ``held_out_ids`` (the scored blocks) and ``unigram_log_probs``
+    the same masked positions), ``train_seconds`` (CPU seconds of the training thread,
+    measured when the model was trained: it varies between runs, do not print it where
+    outputs are compared), ``held_out_ids`` (the scored blocks) and ``unigram_log_probs``
     (both tensors). There is no dropout: the model sees a fraction of the corpus once and
     cannot overfit it. A warm call loads the stored model
     and history, so it returns exactly what the cold call stored.
@@ -537,15 +540,17 @@ def small_news_bert(steps: int = 1000, hidden_size: int = 64, num_layers: int = 
         model = ModernBertForMaskedLM(small_modernbert_config(tokenizer, hidden_size, num_layers, num_heads,
                                                               max_length=block_size))
         checkpoints = [0, steps // 3, 2 * steps // 3, steps]
+        start = time.thread_time()  # CPU seconds of this thread: the training loop with its evaluations
         with torch_threads(1):  # see torch_threads: small model, busy machines, same weights everywhere
             history = train_masked_lm(model, tokenizer, train_blocks, held_blocks, steps, batch_size=batch_size, lr=lr,
                                       mlm_probability=mlm_probability, eval_probability=eval_probability,
                                       mask_share=1.0, random_share=0.0,
                                       probes=PROBE_SENTENCES, checkpoints=checkpoints, eval_every=max(1, steps // 5))
+        train_seconds = time.thread_time() - start
         log_p = unigram_log_probs(train_blocks, tokenizer)
         _, labels = fixed_mask(held_blocks, tokenizer, eval_probability, seed=1)  # train_masked_lm's held-out mask
         unigram = math.exp(-log_p[labels[labels != IGNORE_INDEX]].mean().item())
-        history.update(unigram_perplexity=unigram, batch_size=batch_size, mlm_probability=mlm_probability,
+        history.update(unigram_perplexity=unigram, train_seconds=train_seconds, batch_size=batch_size, mlm_probability=mlm_probability,
                        eval_probability=eval_probability, train_blocks=len(train_blocks),
                        held_out_blocks=len(held_blocks), train_articles=len(train_texts),
                        held_out_articles=len(held_texts), train_tokens=int((~_special_mask(train_blocks, tokenizer)).sum()))

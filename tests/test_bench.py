@@ -132,8 +132,8 @@ def _chapter_calls(chapter, function):
 def test_the_bench_makes_the_calls_its_chapters_make(name):
     chapter, function, kwargs = bench.CHAPTER_CALLS[name]
     modules = {"news_skipgram": "word2vec", "ppmi_svd_vectors": "cooccurrence", "news_glove": "glove",
-               "news_bilm": "elmo", "small_news_bert": "masked_lm", "news_tiny_gpt": "causal_lm",
-               "text_passages": "causal_lm", "news_rt_t5": "text_to_text", "generate_text": "text_to_text"}
+               "news_bilm": "elmo", "small_news_bert": "masked_lm", "fixed_mask": "masked_lm",
+               "news_tiny_gpt": "causal_lm", "text_passages": "causal_lm", "news_rt_t5": "text_to_text", "generate_text": "text_to_text"}
     namespace = importlib.import_module(f"companion.{modules[function]}")
     calls = _chapter_calls(chapter, function)
     assert calls, f"book/{chapter}.ipynb no longer calls {function}"
@@ -172,3 +172,63 @@ def test_the_sgns_row_trains_with_the_chapter_settings_and_scores_against_ppmi_s
     assert row["interval"]["low"] <= row["interval"]["difference"] <= row["interval"]["high"]
     assert row["interval"]["difference"] == pytest.approx(row["score"] - row["baseline_score"], abs=2e-3)
     assert f"{len(pairs)} pairs" in row["held_out"]
+
+
+def test_the_mlm_row_scores_the_chapters_held_out_mask_against_the_unigram(monkeypatch):
+    import torch
+    from transformers import ModernBertForMaskedLM
+
+    import companion.masked_lm as masked_lm
+
+    texts = [f"the {a} bank said {b} rates would {c} on {d} ." for a in ("central", "big", "state")
+             for b in ("interest", "mortgage", "loan") for c in ("rise", "fall") for d in ("monday", "thursday")]
+    tokenizer = masked_lm.wordpiece_bert_tokenizer(texts, vocab_size=80)
+    blocks = masked_lm.pack_blocks(texts, tokenizer, block_size=16)
+    torch.manual_seed(0)
+    model = ModernBertForMaskedLM(masked_lm.small_modernbert_config(tokenizer, hidden_size=8, num_layers=1,
+                                                                    num_heads=2, max_length=16)).eval()
+    log_p = masked_lm.unigram_log_probs(blocks, tokenizer)
+    history = {"held_out_ids": blocks, "unigram_log_probs": log_p, "eval_probability": 0.3, "train_loss": [5.0] * 7,
+               "batch_size": 4, "held_out_blocks": len(blocks), "held_out_articles": 3, "train_seconds": 2.25}
+    seen, real_fixed_mask = {}, masked_lm.fixed_mask
+
+    def small_news_bert(**kwargs):
+        seen["model"] = kwargs
+        return tokenizer, model, history
+
+    def fixed_mask(*args, **kwargs):
+        seen["mask"] = (args[1:], kwargs)
+        seen["masked"] = real_fixed_mask(*args, **kwargs)
+        return seen["masked"]
+
+    monkeypatch.setattr(masked_lm, "small_news_bert", small_news_bert)
+    monkeypatch.setattr(masked_lm, "fixed_mask", fixed_mask)
+    row = bench._mlm_row()
+    assert seen["model"] == bench.CHAPTER_CALLS["mlm"][2]
+    assert seen["mask"] == ((tokenizer, 0.3), bench.CHAPTER_CALLS["mlm_fixed_mask"][2])
+    inputs, labels = seen["masked"]
+    chosen = labels != -100
+    assert (inputs[chosen] == tokenizer.mask_token_id).all()  # every held-out target is a [MASK]
+    with torch.no_grad():  # the library's full forward pass, not the companion's scoring
+        loss = torch.nn.functional.cross_entropy(model(input_ids=inputs).logits[chosen].double(), labels[chosen])
+    unigram = -log_p[labels[chosen]].mean().item()
+    assert row["score"] == pytest.approx(np.exp(loss.item()), abs=0.051)
+    assert row["baseline_score"] == pytest.approx(np.exp(unigram), abs=0.051)
+    ci = row["interval"]
+    assert ci["ratio"] and ci["low"] <= ci["difference"] <= ci["high"]
+    assert ci["difference"] == pytest.approx(np.exp(loss.item() - unigram), abs=0.006)
+    # an untrained model spreads its guesses over the vocabulary; the training frequencies do better
+    assert ci["low"] > 1 and row["verdict"] == "below the baseline"
+    assert row["parameters"] == sum(p.numel() for p in model.parameters()) and row["steps"] == 7
+    assert row["train_seconds"] == 2.2 or row["train_seconds"] == 2.3
+    assert f"{int(chosen.sum()):,} masked positions (30%" in row["held_out"]
+
+
+def test_a_ratio_interval_is_shown_as_a_ratio_and_judged_against_one():
+    better = _fake_row("m", metric="perplexity", higher_is_better=False, score=600.0, baseline_score=850.0,
+                       interval={"difference": 0.7, "low": 0.68, "high": 0.71, "ratio": True})
+    same = _fake_row("m", metric="perplexity", higher_is_better=False, score=600.0, baseline_score=610.0,
+                     interval={"difference": 0.98, "low": 0.9, "high": 1.05, "ratio": True})
+    assert better["verdict"] == "beats the baseline" and same["verdict"] == "no measurable difference"
+    line = bench.tiny_models_markdown({"machine": "m", "date": "d", "rows": [better]}).splitlines()[-1]
+    assert "| ratio 0.70 [0.68, 0.71] |" in line
