@@ -58,7 +58,9 @@ class PeakMemory:
     sampling, and a peak shorter than ``interval`` can be missed. So when the
     process measured is this one, on Linux, the kernel's own high-water mark
     (``VmHWM``) is reset on entry and read on exit as well: the peak of this
-    process is then exact, that of its children sampled. (A ``PeakMemory`` of
+    process is then exact, that of its children sampled, and the total is at
+    least the mark plus the least the children held at any sample (a worker
+    pool left running must not hide a short peak of the process itself). (A ``PeakMemory`` of
     this process inside another one resets the outer one's mark; the outer
     keeps only what it sampled before.) After the ``with`` block,
     ``peak_mib`` holds the peak and ``extra_mib`` the peak above the level at
@@ -84,18 +86,24 @@ class PeakMemory:
         self.peak_mib = self.extra_mib = None
 
     def _rss_bytes(self) -> int:
+        """Resident bytes of the process and its descendants, summed (sampled)."""
         import psutil
 
-        total = 0
+        total = children = 0
         try:
             processes = [self._process, *self._process.children(recursive=True)]
         except psutil.Error:
             return 0
-        for proc in processes:
+        for i, proc in enumerate(processes):
             try:
-                total += proc.memory_info().rss
+                rss = proc.memory_info().rss
             except psutil.Error:  # a child that ended between the two calls
                 continue
+            total += rss
+            children += rss if i else 0
+        # the least the descendants held at any sample: added to this process's own
+        # high-water mark on exit, it bounds the total from below
+        self._children_min = min(self._children_min, children)
         return total
 
     def _sample(self):
@@ -105,6 +113,7 @@ class PeakMemory:
     def __enter__(self):
         import threading
 
+        self._children_min = float("inf")
         self._start = self._peak = self._rss_bytes()
         self._high_water = self._own and _reset_high_water_mark()
         self._stop = threading.Event()
@@ -116,8 +125,9 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self._peak = max(self._peak, self._rss_bytes())
-        if self._high_water:  # this process alone reached its high-water mark during the block
-            self._peak = max(self._peak, _high_water_mark())
+        if self._high_water:  # this process alone reached its high-water mark during the block,
+            # while its descendants (a worker pool left running, say) held at least _children_min
+            self._peak = max(self._peak, _high_water_mark() + int(self._children_min))
         self.peak_mib = self._peak / 2**20
         self.extra_mib = (self._peak - self._start) / 2**20
         return False

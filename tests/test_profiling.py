@@ -64,3 +64,33 @@ def test_peak_memory_sees_a_peak_while_the_lock_is_held():
         block.sum()
         del block
     assert memory.extra_mib > 40
+
+
+def test_peak_memory_sees_a_short_peak_while_a_child_process_lives():
+    """What failed on CI: a worker process left running by an earlier test (a pool, say) is part of
+    the total at entry; the process's own high-water mark must be added to what the child holds,
+    not compared with a total that includes it."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pytest
+
+    from companion.profiling import PeakMemory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the high-water mark is read from /proc")
+    child = subprocess.Popen([sys.executable, "-c", "import sys, numpy as np; a = np.ones(100 * 2**20 // 8); "
+                              "print('ready', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with PeakMemory(interval=10.0) as memory:  # the thread never samples inside the block
+            block = np.ones(64 * 2**20 // 8)
+            block.sum()
+            del block
+    finally:
+        child.stdin.close()
+        child.wait(10)
+    assert memory.peak_mib - memory.extra_mib > 100  # the child's 100 MiB were there at entry
+    assert memory.extra_mib > 40
