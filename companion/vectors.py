@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from gensim.models import KeyedVectors
 
-__all__ = ["KeyedVectors", "keyed_vectors", "cosine_neighbours", "cosine_similarity_matrix"]
+__all__ = ["KeyedVectors", "keyed_vectors", "cosine_neighbours", "cosine_similarity_matrix", "repeated_words"]
 
 
 def keyed_vectors(words: Sequence[str], matrix, dtype=np.float32) -> KeyedVectors:
@@ -41,12 +41,8 @@ def keyed_vectors(words: Sequence[str], matrix, dtype=np.float32) -> KeyedVector
         raise ValueError(f"matrix must be 2-D (words x dimensions), got shape {matrix.shape}")
     if matrix.shape[0] != len(words):
         raise ValueError(f"{len(words)} words but {matrix.shape[0]} rows in the matrix; they must match")
-    if len(set(words)) != len(words):
-        seen, dupes = set(), []
-        for w in words:
-            if w in seen:
-                dupes.append(w)
-            seen.add(w)
+    dupes = repeated_words(words)
+    if dupes:
         raise ValueError(f"duplicate words, e.g. {dupes[:5]}; each word needs exactly one row")
     if not np.isfinite(matrix).all():
         bad = words[int(np.where(~np.isfinite(matrix).all(axis=1))[0][0])]
@@ -54,6 +50,20 @@ def keyed_vectors(words: Sequence[str], matrix, dtype=np.float32) -> KeyedVector
     kv = KeyedVectors(matrix.shape[1], count=0, dtype=dtype)
     kv.add_vectors(words, matrix)
     return kv
+
+
+def repeated_words(words: Sequence[str]) -> list[str]:
+    """The words of ``words`` that occur again after their first occurrence, in order.
+
+    >>> repeated_words(["a", "b", "a", "c", "b", "a"])
+    ['a', 'b', 'a']
+    """
+    seen, repeats = set(), []
+    for w in words:
+        if w in seen:
+            repeats.append(w)
+        seen.add(w)
+    return repeats
 
 
 def cosine_similarity_matrix(a, b) -> np.ndarray:

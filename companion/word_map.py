@@ -144,17 +144,15 @@ def project_words(kv, words: Sequence[str], name: str, neighbours: int = 5) -> M
     from sklearn.decomposition import PCA
     from sklearn.neighbors import NearestNeighbors
 
+    from .vectors import repeated_words
+
     words = list(words)
     missing = [w for w in words if w not in kv.key_to_index]
     if missing:
         raise KeyError(f"{len(missing)} words are not in the vocabulary of {name!r}, e.g. {missing[:5]}; "
                        f"choose them with shared_frequent_words")
-    if len(set(words)) != len(words):
-        seen, dupes = set(), []
-        for w in words:
-            if w in seen:
-                dupes.append(w)
-            seen.add(w)
+    dupes = repeated_words(words)
+    if dupes:
         raise ValueError(f"words has duplicates, e.g. {dupes[:5]}; each word is one point")
     if not isinstance(neighbours, (int, np.integer)) or not 1 <= neighbours < len(words):
         raise ValueError(f"neighbours must be an integer from 1 to {len(words) - 1} (fewer than the words), "
