@@ -101,6 +101,8 @@ class PeakMemory:
                 continue
             total += rss
             children += rss if i else 0
+            if not i:
+                self._own_last = rss
         # the least the descendants held at any sample: added to this process's own
         # high-water mark on exit, it bounds the total from below
         self._children_min = min(self._children_min, children)
@@ -114,7 +116,9 @@ class PeakMemory:
         import threading
 
         self._children_min = float("inf")
+        self._own_last = 0
         self._start = self._peak = self._rss_bytes()
+        self._own_start = self._own_last
         self._high_water = self._own and _reset_high_water_mark()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -125,11 +129,16 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self._peak = max(self._peak, self._rss_bytes())
+        extra = self._peak - self._start
         if self._high_water:  # this process alone reached its high-water mark during the block,
             # while its descendants (a worker pool left running, say) held at least _children_min
-            self._peak = max(self._peak, _high_water_mark() + int(self._children_min))
+            own_peak = _high_water_mark()
+            self._peak = max(self._peak, own_peak + int(self._children_min))
+            # what the block added: in total, or in this process alone (a child that ended
+            # during the block must not hide a peak of the process itself)
+            extra = max(self._peak - self._start, own_peak - self._own_start)
         self.peak_mib = self._peak / 2**20
-        self.extra_mib = (self._peak - self._start) / 2**20
+        self.extra_mib = extra / 2**20
         return False
 
 

@@ -270,10 +270,16 @@ def test_train_method_frozen_fits_logistic_regression(tmp_cache):
 
 
 def test_peak_memory_sees_an_allocation():
+    import mmap
+
     with ft.PeakMemory(interval=0.001) as memory:
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
-        block.sum()
+        # 64 MiB of fresh pages, touched: np.ones could reuse heap memory this long-lived test
+        # process has already freed but still holds (then no peak exists to be seen)
+        pages = mmap.mmap(-1, 64 * 2**20)
+        block = np.frombuffer(pages, dtype=np.uint8)
+        block[:] = 1
         del block
+        pages.close()
     assert memory.extra_mib > 40
 
 

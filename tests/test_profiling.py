@@ -50,6 +50,7 @@ def test_peak_memory_rejects_a_bad_interval():
 def test_peak_memory_sees_a_peak_while_the_lock_is_held():
     """A NumPy allocation holds the interpreter lock, so the sampling thread cannot run during it;
     on Linux the kernel's high-water mark catches the peak anyway."""
+    import mmap
     import sys
 
     import numpy as np
@@ -60,9 +61,11 @@ def test_peak_memory_sees_a_peak_while_the_lock_is_held():
     if not sys.platform.startswith("linux"):
         pytest.skip("the high-water mark is read from /proc")
     with PeakMemory(interval=10.0) as memory:  # the thread never samples inside the block
-        block = np.ones(64 * 2**20 // 8)
-        block.sum()
+        pages = mmap.mmap(-1, 64 * 2**20)  # fresh pages: np.ones could reuse freed heap memory still held
+        block = np.frombuffer(pages, dtype=np.uint8)
+        block[:] = 1  # touched while the interpreter lock is held
         del block
+        pages.close()
     assert memory.extra_mib > 40
 
 
@@ -71,6 +74,7 @@ def test_peak_memory_sees_a_short_peak_while_a_child_process_lives():
     the total at entry; the process's own high-water mark must be added to what the child holds,
     not compared with a total that includes it."""
     import subprocess
+    import mmap
     import sys
 
     import numpy as np
@@ -86,11 +90,42 @@ def test_peak_memory_sees_a_short_peak_while_a_child_process_lives():
     try:
         assert child.stdout.readline().strip() == "ready"
         with PeakMemory(interval=10.0) as memory:  # the thread never samples inside the block
-            block = np.ones(64 * 2**20 // 8)
-            block.sum()
+            pages = mmap.mmap(-1, 64 * 2**20)  # fresh pages (see above)
+            block = np.frombuffer(pages, dtype=np.uint8)
+            block[:] = 1
             del block
+            pages.close()
     finally:
         child.stdin.close()
         child.wait(10)
     assert memory.peak_mib - memory.extra_mib > 100  # the child's 100 MiB were there at entry
+    assert memory.extra_mib > 40
+
+
+def test_peak_memory_sees_a_short_peak_while_a_child_process_ends():
+    """A child that ends during the block leaves the total lower than at entry; the process's own
+    peak must still show as what the block added."""
+    import mmap
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pytest
+
+    from companion.profiling import PeakMemory
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the high-water mark is read from /proc")
+    child = subprocess.Popen([sys.executable, "-c", "import sys, numpy as np; a = np.ones(100 * 2**20 // 8); "
+                              "print('ready', flush=True); sys.stdin.read()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "ready"
+    with PeakMemory(interval=10.0) as memory:
+        pages = mmap.mmap(-1, 64 * 2**20)
+        block = np.frombuffer(pages, dtype=np.uint8)
+        block[:] = 1
+        del block
+        pages.close()
+        child.stdin.close()
+        child.wait(10)  # the child's 100 MiB leave before the block ends
     assert memory.extra_mib > 40
